@@ -1,0 +1,30 @@
+import { DEFAULT_CLIENT_ENDPOINT, DEFAULT_WORKER_ENDPOINT } from '@testcloud/protocol';
+import type { OptionTable } from '@testcloud/protocol/cli-kit';
+
+export const brokerCli = {
+  program: 'testbroker',
+  usage: '$0 [options]',
+  summary:
+    'Queues the commands clients submit and dispatches them to free worker slots, round-robin between clients. ' +
+    'Binds loopback by default; binding any other address needs --insecure.',
+  envPrefix: 'TESTBROKER',
+  options: {
+    clients: { alias: 'c', type: 'string', default: DEFAULT_CLIENT_ENDPOINT, describe: 'endpoint clients connect to (tcp://127.0.0.1:* picks a free port)' },
+    workers: { alias: 'w', type: 'string', default: DEFAULT_WORKER_ENDPOINT, describe: 'endpoint workers (or downstream brokers) connect to' },
+    insecure: { type: 'boolean', default: false, describe: 'allow binding a non-loopback address without authentication (prints a warning)' },
+    'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from any peer; larger ones are dropped' },
+    verbose: { alias: 'v', type: 'boolean', default: false, describe: 'stack traces on errors' },
+  } satisfies OptionTable,
+  examples: [
+    ['$0 &', 'listen on tcp://127.0.0.1:2224 (clients) and tcp://127.0.0.1:2225 (workers)'],
+    ['$0 --clients tcp://0.0.0.0:2224 --workers tcp://0.0.0.0:2225 --insecure', 'serve a trusted network without keys'],
+  ] as Array<[string, string]>,
+};
+
+export interface BrokerArgs {
+  clients: string;
+  workers: string;
+  insecure: boolean;
+  maxMessageSize: string;
+  verbose: boolean;
+}

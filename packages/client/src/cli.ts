@@ -1,0 +1,53 @@
+import { availableParallelism } from 'node:os';
+import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
+import { clientCli, type ClientArgs } from './cli-options.js';
+
+async function main(args: ClientArgs): Promise<number> {
+  const [{ TestcloudError, parseDuration, parseSize }, { Chalk }, { HumanReporter }, { readCommands }, { runCommands }] = await Promise.all([
+    import('@testcloud/protocol'),
+    import('chalk'),
+    import('./human-reporter.js'),
+    import('./command-reader.js'),
+    import('./run.js'),
+  ]);
+  const badOption = (message: string) => new TestcloudError('TESTCLOUD_CLIENT_BAD_OPTION', message);
+  const connectTimeout = parseDuration(args.connectTimeout);
+  if (!Number.isInteger(args.window) || args.window < 1) throw badOption(`--window must be a whole number >= 1, got ${args.window}`);
+  let slots: number | undefined;
+  if (args.local !== undefined) {
+    slots = args.local === '' ? availableParallelism() : Number(args.local);
+    if (!Number.isInteger(slots) || slots < 1) throw badOption(`--local takes a number of worker slots >= 1, got "${args.local}"`);
+  }
+
+  const useColor = args.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
+  const reporter = new HumanReporter(process.stdout, new Chalk({ level: useColor ? 1 : 0 }));
+
+  let pool: Awaited<ReturnType<typeof import('./local-pool.js').startLocalPool>> | undefined;
+  if (slots !== undefined) {
+    const { startLocalPool } = await import('./local-pool.js');
+    pool = await startLocalPool({ slots, maxOutput: parseSize(args.maxOutput), verbose: args.verbose, ...(args.cwd ? { cwd: args.cwd } : {}) });
+  }
+  const interrupted = new Promise<number>((resolve) => process.once('SIGINT', () => resolve(EXIT.interrupted)));
+  try {
+    const summary = runCommands({
+      broker: pool?.endpoint ?? args.broker,
+      commands: readCommands(process.stdin),
+      connectTimeout,
+      window: args.window,
+      observer: {
+        connected: (endpoint) => reporter.connected(pool ? `an embedded pool with ${slots} worker slot(s)` : endpoint),
+        counted: (total) => reporter.counted(total),
+        result: (result) => reporter.result(result),
+        warning: (message) => reporter.warning(message),
+      },
+    });
+    const outcome = await Promise.race([summary, interrupted]);
+    if (typeof outcome === 'number') return outcome;
+    reporter.summary(outcome);
+    return outcome.failed > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await pool?.stop();
+  }
+}
+
+void runCli<ClientArgs>({ ...clientCli, main });

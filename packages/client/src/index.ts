@@ -1,0 +1,6 @@
+export { runCommands, isFailure, type RunOptions, type RunSummary, type RunObserver } from './run.js';
+export { readCommands } from './command-reader.js';
+export { HumanReporter, formatDuration } from './human-reporter.js';
+export { startLocalPool, type LocalPool, type LocalPoolOptions } from './local-pool.js';
+export { ClientError, type ClientErrorCode } from './errors.js';
+export { clientCli } from './cli-options.js';

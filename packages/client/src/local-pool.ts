@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '@testcloud/protocol';
+
+export interface LocalPoolOptions {
+  slots: number;
+  cwd?: string;
+  maxOutput?: number;
+  verbose?: boolean;
+}
+
+export interface LocalPool {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `testclient --local N`: a broker and one worker with N slots inside this process, talking over
+ * inproc sockets, so the whole toolkit runs with nothing started by hand.
+ */
+export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPool> {
+  const [{ Broker }, { Worker }] = await Promise.all([import('@testcloud/broker'), import('@testcloud/worker')]);
+  const tag = randomBytes(6).toString('hex');
+  const quiet = !options.verbose;
+  const broker = new Broker({
+    clientEndpoint: `inproc://testcloud-${tag}-clients`,
+    workerEndpoint: `inproc://testcloud-${tag}-workers`,
+    logger: createLogger('testbroker', { quiet }),
+  });
+  const endpoints = await broker.start();
+  const worker = new Worker({
+    broker: endpoints.worker,
+    slots: options.slots,
+    name: `local:${process.pid}`,
+    logger: createLogger('testworker', { quiet }),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(options.maxOutput !== undefined ? { maxOutput: options.maxOutput } : {}),
+  });
+  worker.start();
+  return {
+    endpoint: endpoints.client,
+    async stop() {
+      await worker.stop('local run finished');
+      await broker.stop();
+    },
+  };
+}

@@ -1,0 +1,10 @@
+export { encode, decode, PROTOCOL_SIGNATURE, PROTOCOL_VERSION, DEFAULT_MAX_MESSAGE_SIZE, type DecodeOptions } from './codec.js';
+export type * from './messages.js';
+export { TestcloudError, ProtocolError, type ProtocolErrorCode } from './errors.js';
+export { encodeStream, decodeStream } from './stream-encoding.js';
+export { resultLeaf, ResultHasher, hashResults } from './result-hash.js';
+export { DEFAULT_CLIENT_ENDPOINT, DEFAULT_WORKER_ENDPOINT } from './defaults.js';
+export { Channel, RouterChannel, type FrameSocket, type ChannelOptions, type Routed } from './channel.js';
+export { createLogger, type Logger } from './logger.js';
+export { formatError } from './format-error.js';
+export { parseDuration, parseSize } from './units.js';

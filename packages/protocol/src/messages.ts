@@ -1,0 +1,72 @@
+/**
+ * Every message testcloud puts on the wire, as one discriminated union. The codec in codec.ts
+ * is the only place that turns these into frames and back.
+ *
+ * Ids: a client numbers its commands 0, 1, 2… in input order (`id` in SUBMIT, and in the QUEUED
+ * and RESULT it gets back). The broker gives each job its own id for the worker side, so jobs
+ * of different clients never collide; `attempt` counts dispatches of the same job from 1.
+ */
+
+/** How a byte stream is carried in JSON: as text when it is valid UTF-8, else as base64. */
+export type StreamEncoding = 'utf8' | 'base64';
+
+export interface JobSpec {
+  id: number;
+  cmd: string;
+  attempt: number;
+}
+
+export interface SubmittedCommand {
+  id: number;
+  cmd: string;
+}
+
+export interface JobRef {
+  id: number;
+  attempt: number;
+  /** Set by the broker when it relays QUEUED to a client: which worker took the job. */
+  worker?: string;
+}
+
+export interface JobResult {
+  id: number;
+  attempt: number;
+  cmd: string;
+  /** Exit status, or null when the process was killed by a signal or never started. */
+  exitcode: number | null;
+  /** Name of the signal that killed the process (`SIGKILL`), or null. */
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdoutEncoding: StreamEncoding;
+  stderrEncoding: StreamEncoding;
+  /** Bytes dropped from each stream past the worker's --max-output cap (0 when none). */
+  stdoutTruncated: number;
+  stderrTruncated: number;
+  /** Wall time of the command in milliseconds. */
+  duration: number;
+  /** Identity of the worker that ran it (`host:pid`, or the --name it was given). */
+  worker: string;
+  /** Why the command could not be run at all (spawn failure), or null. */
+  error: string | null;
+}
+
+export type Message =
+  // worker -> broker
+  | { type: 'ready'; worker: string; host: string; pid: number; slots: number; weight: number }
+  | { type: 'queued'; jobs: JobRef[] }
+  | { type: 'result'; results: JobResult[] }
+  // broker -> worker, broker -> client
+  | { type: 'ok'; broker: string; heartbeat: number }
+  | { type: 'job'; jobs: JobSpec[] }
+  // client -> broker
+  | { type: 'hello'; client: string }
+  | { type: 'submit'; jobs: SubmittedCommand[] }
+  // broker -> client
+  | { type: 'error'; code: string; message: string; ids: number[] }
+  // any peer -> any peer: liveness, and the peer that leaves says so
+  | { type: 'heartbeat' }
+  | { type: 'bye'; reason: string };
+
+export type MessageType = Message['type'];
+export type MessageOfType<T extends MessageType> = Extract<Message, { type: T }>;
