@@ -144,9 +144,9 @@ export class Broker {
       }
       case 'submit': {
         const client = this.clientFor(peer, now);
-        for (const { id, cmd } of message.jobs) {
+        for (const { id, cmd, timeout = 0, idleTimeout = 0 } of message.jobs) {
           if (client.jobs.has(id)) continue; // resubmitted while we still hold it
-          const job: BrokerJob = { key: this.nextKey++, client, id, cmd, attempt: 0, worker: null };
+          const job: BrokerJob = { key: this.nextKey++, client, id, cmd, timeout, idleTimeout, attempt: 0, worker: null };
           client.jobs.set(id, job);
           this.queue.push(client, job);
         }
@@ -320,7 +320,7 @@ export class Broker {
       worker.running.set(job.key, job);
       let batch = batches.get(worker);
       if (!batch) batches.set(worker, (batch = []));
-      batch.push({ id: job.key, cmd: job.cmd, attempt: job.attempt });
+      batch.push({ id: job.key, cmd: job.cmd, attempt: job.attempt, timeout: job.timeout, idleTimeout: job.idleTimeout });
     }
     for (const [worker, jobs] of batches) {
       this.stats.dispatched += jobs.length;

@@ -31,6 +31,8 @@ export interface BrokerJob {
   /** The client's id for the job. */
   readonly id: number;
   readonly cmd: string;
+  readonly timeout: number;
+  readonly idleTimeout: number;
   attempt: number;
   worker: WorkerRecord | null;
 }

@@ -31,6 +31,7 @@ const jobResult: Parser<JobResult> = object({
   duration: finiteNumber,
   worker: string,
   error: nullable(string),
+  stopped: nullable(literal('timeout', 'idle-timeout', 'cancelled')),
 });
 
 type Body<T extends MessageType> = Omit<MessageOfType<T>, 'type'>;
@@ -41,9 +42,13 @@ export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
   queued: object({ jobs: array(jobRef, { min: 1 }) }),
   result: object({ results: array(jobResult, { min: 1 }) }),
   ok: object({ broker: string, heartbeat: nonNegativeInteger }),
-  job: object({ jobs: array(object({ id: nonNegativeInteger, cmd: string, attempt: positiveInteger }), { min: 1 }) }),
+  job: object({
+    jobs: array(object({ id: nonNegativeInteger, cmd: string, attempt: positiveInteger, timeout: nonNegativeInteger, idleTimeout: nonNegativeInteger }), { min: 1 }),
+  }),
   hello: object({ client: string }),
-  submit: object({ jobs: array(object({ id: nonNegativeInteger, cmd: string }), { min: 1 }) }),
+  submit: object({
+    jobs: array(object({ id: nonNegativeInteger, cmd: string, timeout: optional(nonNegativeInteger), idleTimeout: optional(nonNegativeInteger) }), { min: 1 }),
+  }),
   error: object({ code: string, message: string, ids: array(nonNegativeInteger) }),
   heartbeat: object({}),
   bye: object({ reason: string }),

@@ -14,11 +14,21 @@ export interface JobSpec {
   id: number;
   cmd: string;
   attempt: number;
+  /** Wall-clock limit in ms (0 = none): the worker kills the process group when it passes. */
+  timeout: number;
+  /** Limit in ms on silence (no stdout or stderr) (0 = none). */
+  idleTimeout: number;
 }
+
+/** Why a command was stopped by the worker rather than ending by itself. */
+export type Stopped = 'timeout' | 'idle-timeout' | 'cancelled' | null;
 
 export interface SubmittedCommand {
   id: number;
   cmd: string;
+  /** Per-job limits in ms; 0 or absent means none. */
+  timeout?: number;
+  idleTimeout?: number;
 }
 
 export interface JobRef {
@@ -49,6 +59,8 @@ export interface JobResult {
   worker: string;
   /** Why the command could not be run at all (spawn failure), or null. */
   error: string | null;
+  /** Set when the worker killed the command (a timeout, or a cancel). */
+  stopped: Stopped;
 }
 
 export type Message =

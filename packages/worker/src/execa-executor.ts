@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ExecOutcome, ExecRequest, Executor } from './executor.js';
 import { OutputCapture } from './output-capture.js';
+import { StopWatch, stopGroup } from './process-group.js';
 
 type Execa = typeof import('execa').execa;
 let execaPromise: Promise<Execa> | undefined;
@@ -10,27 +11,30 @@ let execaPromise: Promise<Execa> | undefined;
  * cancel or timeout can kill the command and everything it started.
  */
 export class ExecaExecutor implements Executor {
-  async run({ cmd, cwd, maxOutput, signal }: ExecRequest): Promise<ExecOutcome> {
+  async run(request: ExecRequest): Promise<ExecOutcome> {
     const execa = await (execaPromise ??= import('execa').then((m) => m.execa));
-    const stdout = new OutputCapture(maxOutput);
-    const stderr = new OutputCapture(maxOutput);
+    const stdout = new OutputCapture(request.maxOutput);
+    const stderr = new OutputCapture(request.maxOutput);
     const started = performance.now();
-    const child = execa('sh', ['-c', cmd], {
-      cwd,
+    const child = execa('sh', ['-c', request.cmd], {
+      cwd: request.cwd,
       reject: false,
       buffer: false,
       stdin: 'ignore',
       detached: true,
-      cleanup: true,
       encoding: 'buffer',
     });
-    const kill = () => killGroup(child.pid, 'SIGKILL');
-    signal?.addEventListener('abort', kill, { once: true });
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    const watch = new StopWatch(request, (grace) => stopGroup(child.pid, grace));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      watch.activity();
+      stdout.push(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      watch.activity();
+      stderr.push(chunk);
+    });
     const result = await child;
-    signal?.removeEventListener('abort', kill);
-    const duration = performance.now() - started;
+    watch.dispose();
     const failedToStart = result.exitCode === undefined && result.signal === undefined;
     return {
       exitcode: result.exitCode ?? null,
@@ -39,18 +43,9 @@ export class ExecaExecutor implements Executor {
       stderr: stderr.bytes(),
       stdoutTruncated: stdout.dropped,
       stderrTruncated: stderr.dropped,
-      duration,
-      error: failedToStart ? (result.originalMessage || result.shortMessage || 'could not start') : null,
+      duration: performance.now() - started,
+      error: failedToStart ? result.originalMessage || result.shortMessage || 'could not start' : null,
+      stopped: watch.stopped,
     };
-  }
-}
-
-/** Signals a command's whole process group; it may already be gone, which is fine. */
-export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already exited
   }
 }

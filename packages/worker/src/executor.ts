@@ -1,11 +1,19 @@
+import type { Stopped } from '@testcloud/protocol';
+
 /** What a worker needs from whatever runs its commands: one call per job. */
 export interface ExecRequest {
   cmd: string;
   cwd: string;
   /** Bytes kept per stream; the rest is counted and dropped. */
   maxOutput: number;
-  /** Aborting kills the command's whole process group. */
+  /** Aborting kills the command's whole process group; the outcome says `stopped: 'cancelled'`. */
   signal?: AbortSignal;
+  /** Wall-clock limit in ms (0 or absent = none). */
+  timeout?: number;
+  /** Limit in ms on time without any output (0 or absent = none). */
+  idleTimeout?: number;
+  /** Time between SIGTERM and SIGKILL to the process group when stopping a command, in ms. */
+  killGrace?: number;
 }
 
 export interface ExecOutcome {
@@ -19,6 +27,8 @@ export interface ExecOutcome {
   duration: number;
   /** Why the command could not start, or null. */
   error: string | null;
+  /** Set when the executor killed the command rather than it ending by itself. */
+  stopped: Stopped;
 }
 
 export interface Executor {

@@ -153,7 +153,14 @@ export class Worker {
     this.pendingQueued.push({ id: job.id, attempt: job.attempt });
     this.scheduleFlush();
     this.executor
-      .run({ cmd: job.cmd, cwd: this.options.cwd ?? process.cwd(), maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT, signal: controller.signal })
+      .run({
+        cmd: job.cmd,
+        cwd: this.options.cwd ?? process.cwd(),
+        maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
+        signal: controller.signal,
+        timeout: job.timeout,
+        idleTimeout: job.idleTimeout,
+      })
       .catch((error: unknown): ExecOutcome => ({
         exitcode: null,
         signal: null,
@@ -163,6 +170,7 @@ export class Worker {
         stderrTruncated: 0,
         duration: 0,
         error: error instanceof Error ? error.message : String(error),
+        stopped: null,
       }))
       .then((outcome) => {
         this.running.delete(job.id);
@@ -209,6 +217,7 @@ function toResult(job: JobSpec, outcome: ExecOutcome, worker: string): JobResult
     duration: Math.round(outcome.duration * 1000) / 1000,
     worker,
     error: outcome.error,
+    stopped: outcome.stopped,
   };
 }
 

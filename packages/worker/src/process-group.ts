@@ -1,0 +1,61 @@
+/** Signals a command's whole process group; it may already be gone, which is fine. */
+export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group has already exited
+  }
+}
+
+/**
+ * Stops a process group politely: SIGTERM now, SIGKILL after `grace` ms to whatever is left
+ * (children that ignore SIGTERM, or outlive the shell that started them).
+ */
+export function stopGroup(pid: number | undefined, grace: number): void {
+  killGroup(pid, 'SIGTERM');
+  setTimeout(() => killGroup(pid, 'SIGKILL'), grace).unref();
+}
+
+export const DEFAULT_KILL_GRACE = 2000;
+
+/**
+ * The timers that decide to stop a command: a wall-clock limit, a limit on silence, and an
+ * abort signal. `stopped` says which fired first.
+ */
+export class StopWatch {
+  stopped: 'timeout' | 'idle-timeout' | 'cancelled' | null = null;
+  private wall: NodeJS.Timeout | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  private readonly onAbort = () => this.stop('cancelled');
+
+  constructor(
+    private readonly options: { timeout?: number; idleTimeout?: number; signal?: AbortSignal; killGrace?: number },
+    private readonly stopNow: (grace: number) => void,
+  ) {
+    if (options.timeout) this.wall = setTimeout(() => this.stop('timeout'), options.timeout);
+    this.activity();
+    if (options.signal?.aborted) this.stop('cancelled');
+    else options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Output arrived: the silence limit starts again. */
+  activity(): void {
+    if (!this.options.idleTimeout || this.stopped) return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.stop('idle-timeout'), this.options.idleTimeout);
+  }
+
+  dispose(): void {
+    clearTimeout(this.wall);
+    clearTimeout(this.idle);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private stop(reason: NonNullable<StopWatch['stopped']>): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    this.dispose();
+    this.stopNow(reason === 'cancelled' ? Math.min(this.options.killGrace ?? DEFAULT_KILL_GRACE, 500) : this.options.killGrace ?? DEFAULT_KILL_GRACE);
+  }
+}
