@@ -170,6 +170,8 @@ export class Broker {
       case 'ok':
       case 'job':
       case 'error':
+      case 'requeue':
+      case 'cancel':
         this.drop('client', 'TESTCLOUD_UNEXPECTED_MESSAGE', `${message.type.toUpperCase()} is not a client message`);
         return;
       default:
@@ -217,11 +219,15 @@ export class Broker {
       case 'bye':
         if (worker) this.removeWorker(worker, message.reason || 'said goodbye');
         return;
+      case 'requeue':
+        if (worker) this.onRequeue(worker, message.jobs, message.reason);
+        return;
       case 'hello':
       case 'submit':
       case 'ok':
       case 'job':
       case 'error':
+      case 'cancel':
         this.drop('worker', 'TESTCLOUD_UNEXPECTED_MESSAGE', `${message.type.toUpperCase()} is not a worker message`);
         return;
       default:
@@ -262,6 +268,23 @@ export class Broker {
     }
     worker.running.clear();
     this.log.info(`worker ${worker.name} left: ${reason}${requeued ? `; requeued ${plural(requeued, 'job')}` : ''} (${plural(this.workers.size, 'worker')} left)`);
+    this.scheduleDispatch();
+  }
+
+  /** A worker hands jobs back (it could not run them, or killed them for its host's sake). */
+  private onRequeue(worker: WorkerRecord, refs: JobRef[], reason: string): void {
+    let requeued = 0;
+    for (const ref of refs) {
+      const job = worker.running.get(ref.id);
+      if (!job || job.attempt !== ref.attempt) continue;
+      worker.running.delete(ref.id);
+      job.worker = null;
+      if (job.client.jobs.get(job.id) === job) {
+        this.queue.unshift(job.client, job);
+        requeued++;
+      }
+    }
+    if (requeued > 0) this.log.info(`worker ${worker.name} handed back ${plural(requeued, 'job')}: ${reason}`);
     this.scheduleDispatch();
   }
 

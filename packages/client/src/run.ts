@@ -135,6 +135,8 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
         case 'job':
         case 'hello':
         case 'submit':
+        case 'requeue':
+        case 'cancel':
           return;
         default:
           return assertNever(message);

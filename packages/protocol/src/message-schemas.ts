@@ -32,6 +32,7 @@ const jobResult: Parser<JobResult> = object({
   worker: string,
   error: nullable(string),
   stopped: nullable(literal('timeout', 'idle-timeout', 'cancelled')),
+  paused: optional(finiteNumber),
 });
 
 type Body<T extends MessageType> = Omit<MessageOfType<T>, 'type'>;
@@ -50,6 +51,13 @@ export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
     jobs: array(object({ id: nonNegativeInteger, cmd: string, timeout: optional(nonNegativeInteger), idleTimeout: optional(nonNegativeInteger) }), { min: 1 }),
   }),
   error: object({ code: string, message: string, ids: array(nonNegativeInteger) }),
-  heartbeat: object({}),
+  requeue: object({ jobs: array(jobRef, { min: 1 }), reason: string }),
+  cancel: object({ jobs: array(jobRef, { min: 1 }) }),
+  heartbeat: object({
+    broker: optional(string),
+    state: optional(literal('idle', 'busy', 'saturated', 'paused', 'withheld', 'draining')),
+    offered: optional(nonNegativeInteger),
+    load: optional(object({ load: finiteNumber, cpu: finiteNumber, freeMem: finiteNumber })),
+  }),
   bye: object({ reason: string }),
 };

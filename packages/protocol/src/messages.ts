@@ -61,6 +61,21 @@ export interface JobResult {
   error: string | null;
   /** Set when the worker killed the command (a timeout, or a cancel). */
   stopped: Stopped;
+  /** Time the command spent paused (SIGSTOP) by the worker's memory guard, in ms. */
+  paused?: number;
+}
+
+/** A worker's own view of itself, reported in heartbeats (for scheduling and status views). */
+export type WorkerState = 'idle' | 'busy' | 'saturated' | 'paused' | 'withheld' | 'draining';
+
+/** Host readings a worker reports, so the broker can prefer the machine with most room. */
+export interface LoadReport {
+  /** 1-minute load average divided by the number of CPUs. */
+  load: number;
+  /** Percent of CPU time busy over the last few seconds. */
+  cpu: number;
+  /** MemAvailable in MiB. */
+  freeMem: number;
 }
 
 export type Message =
@@ -76,8 +91,14 @@ export type Message =
   | { type: 'submit'; jobs: SubmittedCommand[] }
   // broker -> client
   | { type: 'error'; code: string; message: string; ids: number[] }
-  // any peer -> any peer: liveness, and the peer that leaves says so
-  | { type: 'heartbeat' }
+  // worker -> broker: jobs handed back unrun or killed for the host's sake, to run elsewhere
+  | { type: 'requeue'; jobs: JobRef[]; reason: string }
+  // broker -> worker: stop these jobs (their client has gone)
+  | { type: 'cancel'; jobs: JobRef[] }
+  // any peer -> any peer: liveness (any message counts), and the peer that leaves says so.
+  // The broker puts its incarnation id in its heartbeats; a worker adds its state, the slots it
+  // offers right now (fewer than READY's when load limits withhold some) and its host readings.
+  | { type: 'heartbeat'; broker?: string; state?: WorkerState; offered?: number; load?: LoadReport }
   | { type: 'bye'; reason: string };
 
 export type MessageType = Message['type'];

@@ -129,6 +129,9 @@ export class Worker {
         return;
       case 'heartbeat':
         return;
+      case 'cancel':
+        for (const ref of message.jobs) this.running.get(ref.id)?.abort();
+        return;
       case 'bye':
         this.log.info(`broker at ${this.options.broker} said goodbye: ${message.reason}`);
         this.connectedTo = undefined;
@@ -139,6 +142,7 @@ export class Worker {
       case 'hello':
       case 'submit':
       case 'error':
+      case 'requeue':
         this.log.limited(`unexpected-${message.type}`, `ignored a ${message.type.toUpperCase()} from the broker: not a broker-to-worker message`);
         return;
       default:
