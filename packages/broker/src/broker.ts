@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  DEFAULT_HEARTBEAT,
+  DEFAULT_LIVENESS,
   DEFAULT_MAX_MESSAGE_SIZE,
   RouterChannel,
   createLogger,
@@ -25,10 +27,19 @@ export interface BrokerOptions {
   /** Allow binding a non-loopback address without authentication. */
   insecure?: boolean;
   maxMessageSize?: number;
-  /** Interval announced to peers in OK, in ms. */
+  /** Heartbeat interval announced to peers in OK, in ms. */
   heartbeat?: number;
+  /** Missed heartbeats after which a worker or client counts as gone. */
+  liveness?: number;
+  /** A worker that has not answered a JOB with QUEUED within this many ms loses it. */
+  ackTimeout?: number;
+  /** A job whose worker died (or vanished, or handed it back) this many times is reported lost. */
+  maxLost?: number;
   logger?: Logger;
 }
+
+export const DEFAULT_ACK_TIMEOUT = 5000;
+export const DEFAULT_MAX_LOST = 3;
 
 export interface BrokerStats {
   /** Messages dropped because they did not decode, by ProtocolError code or 'unexpected'. */
@@ -37,6 +48,10 @@ export interface BrokerStats {
   completed: number;
   /** Results dropped because their job was already answered or reassigned. */
   stale: number;
+  /** Jobs put back in the queue because their worker died, vanished, lagged or handed them back. */
+  requeued: number;
+  retried: number;
+  lost: number;
 }
 
 /**
@@ -46,7 +61,7 @@ export interface BrokerStats {
 export class Broker {
   /** This incarnation's id, sent in every OK so peers can tell a restarted broker. */
   readonly id = randomBytes(8).toString('hex');
-  readonly stats: BrokerStats = { dropped: {}, dispatched: 0, completed: 0, stale: 0 };
+  readonly stats: BrokerStats = { dropped: {}, dispatched: 0, completed: 0, stale: 0, requeued: 0, retried: 0, lost: 0 };
   endpoints = { client: '', worker: '' };
 
   private readonly log: Logger;
@@ -61,9 +76,14 @@ export class Broker {
   private workerChannel: RouterChannel | undefined;
   private loops: Promise<void>[] = [];
   private stopping = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly heartbeat: number;
+  private readonly liveness: number;
 
   constructor(private readonly options: BrokerOptions) {
     this.log = options.logger ?? createLogger('testbroker');
+    this.heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
+    this.liveness = options.liveness ?? DEFAULT_LIVENESS;
   }
 
   get queued(): number {
@@ -103,13 +123,18 @@ export class Broker {
     });
     this.clientChannel = new RouterChannel(this.clientSocket, channelOptions('client'));
     this.workerChannel = new RouterChannel(this.workerSocket, channelOptions('worker'));
-    this.loops = [this.serve(this.clientChannel, (peer, msg) => this.onClientMessage(peer, msg)), this.serve(this.workerChannel, (peer, msg) => this.onWorkerMessage(peer, msg))];
+    this.loops = [
+      this.serve(this.clientChannel, (peer, msg) => this.onClientMessage(peer, msg)),
+      this.serve(this.workerChannel, (peer, msg) => this.onWorkerMessage(peer, msg)),
+    ];
+    this.ticker = setInterval(() => this.tick(), Math.min(this.heartbeat, this.options.ackTimeout ?? DEFAULT_ACK_TIMEOUT));
     return { ...this.endpoints };
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.ticker);
     for (const worker of this.workers.values()) this.workerChannel?.send(worker.peer, { type: 'bye', reason: 'broker shutting down' });
     for (const client of this.clients.values()) this.clientChannel?.send(client.peer, { type: 'bye', reason: 'broker shutting down' });
     await Promise.all([this.workerChannel?.drained(), this.clientChannel?.drained()]);
@@ -139,29 +164,42 @@ export class Broker {
       case 'hello': {
         const client = this.clientFor(peer, now);
         client.name = message.client;
-        this.clientChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.options.heartbeat ?? 1000 });
+        this.clientChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.heartbeat });
         return;
       }
       case 'submit': {
         const client = this.clientFor(peer, now);
-        for (const { id, cmd, timeout = 0, idleTimeout = 0 } of message.jobs) {
+        for (const { id, cmd, timeout = 0, idleTimeout = 0, retries = 0 } of message.jobs) {
           if (client.jobs.has(id)) continue; // resubmitted while we still hold it
-          const job: BrokerJob = { key: this.nextKey++, client, id, cmd, timeout, idleTimeout, attempt: 0, worker: null };
+          const job: BrokerJob = {
+            key: this.nextKey++,
+            client,
+            id,
+            cmd,
+            timeout,
+            idleTimeout,
+            attempt: 0,
+            retriesLeft: retries,
+            lost: 0,
+            triedOn: new Set(),
+            worker: null,
+            dispatchedAt: 0,
+            acked: false,
+          };
           client.jobs.set(id, job);
           this.queue.push(client, job);
         }
         this.scheduleDispatch();
         return;
       }
-      case 'heartbeat': {
-        const client = this.clients.get(peer.toString('hex'));
-        if (client) client.lastSeen = now;
-        this.clientChannel!.send(peer, { type: 'heartbeat' });
+      case 'heartbeat':
+        // A client we do not know (we restarted, or expired it) must greet us again.
+        if (!this.clients.has(peer.toString('hex'))) this.clientChannel!.send(peer, { type: 'bye', reason: 'unknown client: say HELLO' });
+        else this.clients.get(peer.toString('hex'))!.lastSeen = now;
         return;
-      }
       case 'bye': {
         const client = this.clients.get(peer.toString('hex'));
-        if (client) this.removeClient(client);
+        if (client) this.removeClient(client, `said goodbye: ${message.reason}`);
         return;
       }
       case 'ready':
@@ -190,11 +228,22 @@ export class Broker {
     return client;
   }
 
-  private removeClient(client: ClientRecord): void {
+  /** Forgets a client: its queued jobs are dropped and its running ones cancelled on their workers. */
+  private removeClient(client: ClientRecord, reason: string): void {
     this.clients.delete(client.key);
-    this.queue.remove(client);
-    // Running jobs finish on their workers; their results find no client and are dropped.
+    const dropped = this.queue.remove(client).length;
+    const cancels = new Map<WorkerRecord, JobRef[]>();
+    for (const job of client.jobs.values()) {
+      if (!job.worker) continue;
+      let list = cancels.get(job.worker);
+      if (!list) cancels.set(job.worker, (list = []));
+      list.push({ id: job.key, attempt: job.attempt });
+    }
+    // The cancelled jobs keep their slots until the worker's RESULT says they are gone.
     client.jobs.clear();
+    for (const [worker, jobs] of cancels) this.workerChannel!.send(worker.peer, { type: 'cancel', jobs });
+    const running = [...cancels.values()].reduce((n, list) => n + list.length, 0);
+    if (dropped + running > 0) this.log.info(`client ${client.name} ${reason}: dropped ${plural(dropped, 'queued job')}, cancelled ${plural(running, 'running job')}`);
   }
 
   // ---- workers ------------------------------------------------------------------------------
@@ -202,25 +251,30 @@ export class Broker {
   private onWorkerMessage(peer: Buffer, message: Message): void {
     const key = peer.toString('hex');
     const worker = this.workers.get(key);
+    if (!worker && message.type !== 'ready' && message.type !== 'bye') {
+      // Expired, or we restarted: it must say READY before anything it sends counts.
+      this.workerChannel!.send(peer, { type: 'bye', reason: 'unknown worker: say READY' });
+      return;
+    }
     if (worker) worker.lastSeen = Date.now();
     switch (message.type) {
       case 'ready':
         this.onReady(peer, key, worker, message);
         return;
       case 'queued':
-        if (worker) this.onQueued(worker, message.jobs);
+        this.onQueued(worker!, message.jobs);
         return;
       case 'result':
-        if (worker) this.onResults(worker, message.results);
+        this.onResults(worker!, message.results);
         return;
       case 'heartbeat':
-        if (worker) this.workerChannel!.send(peer, { type: 'heartbeat' });
+        this.onHeartbeat(worker!, message);
         return;
       case 'bye':
         if (worker) this.removeWorker(worker, message.reason || 'said goodbye');
         return;
       case 'requeue':
-        if (worker) this.onRequeue(worker, message.jobs, message.reason);
+        this.onRequeue(worker!, message.jobs, message.reason);
         return;
       case 'hello':
       case 'submit':
@@ -236,39 +290,84 @@ export class Broker {
   }
 
   private onReady(peer: Buffer, key: string, known: WorkerRecord | undefined, ready: Extract<Message, { type: 'ready' }>): void {
+    // READY opens a session in which the worker holds nothing: whatever we thought it ran is
+    // requeued (it killed those jobs before greeting us).
+    if (known) this.requeueAll(known, 'reconnected');
+    const slots = Math.min(ready.slots, MAX_SLOTS);
     const worker: WorkerRecord = known ?? {
       peer,
       key,
       name: ready.worker,
       host: ready.host,
       pid: ready.pid,
-      slots: ready.slots,
+      slots,
+      offered: slots,
       weight: ready.weight,
+      reported: undefined,
+      load: undefined,
       running: new Map(),
       lastSeen: Date.now(),
     };
-    Object.assign(worker, { name: ready.worker, host: ready.host, pid: ready.pid, slots: ready.slots, weight: ready.weight });
+    Object.assign(worker, { name: ready.worker, host: ready.host, pid: ready.pid, slots, offered: slots, weight: ready.weight > 0 ? ready.weight : 1 });
     if (!known) {
       this.workers.add(worker);
       this.log.info(`worker ${worker.name} joined with ${plural(worker.slots, 'slot')} (${plural(this.workers.size, 'worker')}, ${plural(this.workers.totalSlots(), 'slot')} in all)`);
     }
-    this.workerChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.options.heartbeat ?? 1000 });
+    this.workerChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.heartbeat });
     this.scheduleDispatch();
   }
 
   private removeWorker(worker: WorkerRecord, reason: string): void {
     this.workers.delete(worker);
-    let requeued = 0;
-    for (const job of worker.running.values()) {
-      job.worker = null;
-      if (this.clients.get(job.client.key) === job.client && job.client.jobs.get(job.id) === job) {
-        this.queue.unshift(job.client, job);
-        requeued++;
-      }
-    }
-    worker.running.clear();
+    const requeued = this.requeueAll(worker, reason);
     this.log.info(`worker ${worker.name} left: ${reason}${requeued ? `; requeued ${plural(requeued, 'job')}` : ''} (${plural(this.workers.size, 'worker')} left)`);
+  }
+
+  private onHeartbeat(worker: WorkerRecord, beat: Extract<Message, { type: 'heartbeat' }>): void {
+    const before = workerState(worker);
+    if (beat.offered !== undefined) worker.offered = Math.min(beat.offered, worker.slots);
+    if (beat.state !== undefined) worker.reported = beat.state;
+    if (beat.load !== undefined) worker.load = beat.load;
+    const after = workerState(worker);
+    if (after !== before && (after === 'withheld' || after === 'paused' || after === 'draining' || before === 'withheld' || before === 'paused' || before === 'draining')) {
+      this.log.info(`worker ${worker.name} is ${after} (offers ${worker.offered} of ${plural(worker.slots, 'slot')})`);
+    }
     this.scheduleDispatch();
+  }
+
+  /** Takes every job off a worker that lost them; returns how many went back in the queue. */
+  private requeueAll(worker: WorkerRecord, reason: string): number {
+    let requeued = 0;
+    for (const job of worker.running.values()) if (this.lose(job, reason)) requeued++;
+    worker.running.clear();
+    this.scheduleDispatch();
+    return requeued;
+  }
+
+  /**
+   * A job's worker died, vanished, lagged or handed it back. It goes back to the front of its
+   * client's queue, unless it has now lost --max-lost workers: then it is reported as lost, so a
+   * command that kills its worker cannot go round forever. Returns whether it was requeued.
+   */
+  private lose(job: BrokerJob, reason: string): boolean {
+    const worker = job.worker;
+    job.worker = null;
+    if (job.client.jobs.get(job.id) !== job) return false; // its client has gone
+    job.lost++;
+    if (worker) job.triedOn.add(worker.name);
+    const maxLost = this.options.maxLost ?? DEFAULT_MAX_LOST;
+    if (job.lost >= maxLost) {
+      this.stats.lost++;
+      job.client.jobs.delete(job.id);
+      this.clientChannel!.send(job.client.peer, {
+        type: 'result',
+        results: [lostResult(job, `lost: ${plural(job.lost, 'worker')} died or vanished while running it (last: ${reason}; --max-lost ${maxLost})`)],
+      });
+      return false;
+    }
+    this.stats.requeued++;
+    this.queue.unshift(job.client, job);
+    return true;
   }
 
   /** A worker hands jobs back (it could not run them, or killed them for its host's sake). */
@@ -278,11 +377,7 @@ export class Broker {
       const job = worker.running.get(ref.id);
       if (!job || job.attempt !== ref.attempt) continue;
       worker.running.delete(ref.id);
-      job.worker = null;
-      if (job.client.jobs.get(job.id) === job) {
-        this.queue.unshift(job.client, job);
-        requeued++;
-      }
+      if (this.lose(job, `handed back by ${worker.name}: ${reason}`)) requeued++;
     }
     if (requeued > 0) this.log.info(`worker ${worker.name} handed back ${plural(requeued, 'job')}: ${reason}`);
     this.scheduleDispatch();
@@ -293,6 +388,8 @@ export class Broker {
     for (const ref of refs) {
       const job = worker.running.get(ref.id);
       if (!job || job.attempt !== ref.attempt) continue;
+      job.acked = true;
+      if (job.client.jobs.get(job.id) !== job) continue;
       let list = byClient.get(job.client);
       if (!list) byClient.set(job.client, (list = []));
       list.push({ id: job.id, attempt: job.attempt, worker: worker.name });
@@ -309,8 +406,16 @@ export class Broker {
         continue;
       }
       worker.running.delete(result.id);
+      job.worker = null;
       this.stats.completed++;
       if (job.client.jobs.get(job.id) !== job) continue; // the client has gone
+      if (job.retriesLeft > 0 && isRetriable(result)) {
+        job.retriesLeft--;
+        job.triedOn.add(worker.name);
+        this.stats.retried++;
+        this.queue.unshift(job.client, job);
+        continue;
+      }
       job.client.jobs.delete(job.id);
       let list = byClient.get(job.client);
       if (!list) byClient.set(job.client, (list = []));
@@ -334,12 +439,16 @@ export class Broker {
 
   private dispatch(): void {
     const batches = new Map<WorkerRecord, JobSpec[]>();
+    const now = Date.now();
     while (this.queue.size > 0) {
-      const worker = this.workers.pickFree();
+      let worker = this.workers.pickFree();
       if (!worker) break;
       const job = this.queue.take()!;
+      if (job.triedOn.has(worker.name)) worker = this.workers.pickFree(job.triedOn)!;
       job.attempt++;
       job.worker = worker;
+      job.dispatchedAt = now;
+      job.acked = false;
       worker.running.set(job.key, job);
       let batch = batches.get(worker);
       if (!batch) batches.set(worker, (batch = []));
@@ -351,10 +460,78 @@ export class Broker {
     }
   }
 
+  /**
+   * Once a heartbeat: tell every peer we are alive (with our incarnation id), expire the silent
+   * ones, and take jobs back from workers that never confirmed them.
+   */
+  private tick(): void {
+    const now = Date.now();
+    const window = this.heartbeat * this.liveness;
+    const beat = { type: 'heartbeat', broker: this.id } as const;
+    for (const worker of [...this.workers.values()]) {
+      if (now - worker.lastSeen > window) {
+        this.removeWorker(worker, `expired: no heartbeat for ${((now - worker.lastSeen) / 1000).toFixed(1)}s`);
+        continue;
+      }
+      this.workerChannel!.send(worker.peer, beat);
+      this.reclaimUnacked(worker, now);
+    }
+    for (const client of [...this.clients.values()]) {
+      if (now - client.lastSeen > window) this.removeClient(client, `expired: no heartbeat for ${((now - client.lastSeen) / 1000).toFixed(1)}s`);
+      else this.clientChannel!.send(client.peer, beat);
+    }
+  }
+
+  /** Jobs a worker did not answer with QUEUED in time go elsewhere; the worker is told to drop them. */
+  private reclaimUnacked(worker: WorkerRecord, now: number): void {
+    const ackTimeout = this.options.ackTimeout ?? DEFAULT_ACK_TIMEOUT;
+    const cancelled: JobRef[] = [];
+    for (const job of worker.running.values()) {
+      if (job.acked || now - job.dispatchedAt <= ackTimeout) continue;
+      worker.running.delete(job.key);
+      cancelled.push({ id: job.key, attempt: job.attempt });
+      this.lose(job, `${worker.name} did not confirm it within ${ackTimeout} ms`);
+    }
+    if (cancelled.length > 0) {
+      this.log.info(`worker ${worker.name} did not confirm ${plural(cancelled.length, 'job')} within ${ackTimeout} ms: sent elsewhere`);
+      this.workerChannel!.send(worker.peer, { type: 'cancel', jobs: cancelled });
+      this.scheduleDispatch();
+    }
+  }
+
   /** A snapshot of each worker's state, for logs and a later status view. */
   workerStates(): Array<{ name: string; state: string; running: number; slots: number }> {
     return [...this.workers.values()].map((w) => ({ name: w.name, state: workerState(w), running: w.running.size, slots: w.slots }));
   }
+}
+
+/** A READY may claim any number of slots; past this it is a mistake or an attack. */
+const MAX_SLOTS = 4096;
+
+/** Failures worth a retry: the command ran and failed, or timed out; not a cancel. */
+function isRetriable(result: JobResult): boolean {
+  if (result.stopped === 'cancelled') return false;
+  return result.exitcode !== 0 || result.stopped !== null;
+}
+
+function lostResult(job: BrokerJob, error: string): JobResult {
+  return {
+    id: job.id,
+    attempt: job.attempt,
+    cmd: job.cmd,
+    exitcode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutEncoding: 'utf8',
+    stderrEncoding: 'utf8',
+    stdoutTruncated: 0,
+    stderrTruncated: 0,
+    duration: 0,
+    worker: '',
+    error,
+    stopped: 'lost',
+  };
 }
 
 async function bind(socket: Router, endpoint: string): Promise<string> {

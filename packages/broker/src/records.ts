@@ -1,4 +1,5 @@
 /** What the broker remembers about each peer and each job it has accepted. */
+import type { LoadReport, WorkerState } from '@testcloud/protocol';
 
 export interface ClientRecord {
   readonly peer: Buffer;
@@ -9,16 +10,20 @@ export interface ClientRecord {
   lastSeen: number;
 }
 
-export type WorkerState = 'idle' | 'busy' | 'saturated';
-
 export interface WorkerRecord {
   readonly peer: Buffer;
   readonly key: string;
   name: string;
   host: string;
   pid: number;
+  /** Slots announced in READY. */
   slots: number;
+  /** Slots the worker offers right now (its heartbeats lower this when load limits bite). */
+  offered: number;
   weight: number;
+  /** The worker's own view of itself, from its last heartbeat. */
+  reported: WorkerState | undefined;
+  load: LoadReport | undefined;
   /** Jobs dispatched to this worker and not yet answered with a RESULT, by broker job key. */
   readonly running: Map<number, BrokerJob>;
   lastSeen: number;
@@ -33,11 +38,27 @@ export interface BrokerJob {
   readonly cmd: string;
   readonly timeout: number;
   readonly idleTimeout: number;
+  /** Dispatches so far; the worker echoes it so late answers of an earlier one are told apart. */
   attempt: number;
+  /** Re-runs still allowed after a failure. */
+  retriesLeft: number;
+  /** Times a worker died, vanished or handed the job back while it ran. */
+  lost: number;
+  /** Workers that already failed or lost it: a retry prefers another. */
+  readonly triedOn: Set<string>;
   worker: WorkerRecord | null;
+  dispatchedAt: number;
+  /** The worker confirmed it started this attempt (QUEUED). */
+  acked: boolean;
 }
 
 export function workerState(worker: WorkerRecord): WorkerState {
+  if (worker.reported === 'draining' || worker.reported === 'paused' || worker.reported === 'withheld') return worker.reported;
   if (worker.running.size === 0) return 'idle';
-  return worker.running.size >= worker.slots ? 'saturated' : 'busy';
+  return worker.running.size >= capacity(worker) ? 'saturated' : 'busy';
+}
+
+/** Slots the broker may fill on this worker. */
+export function capacity(worker: WorkerRecord): number {
+  return Math.min(worker.slots, worker.offered);
 }

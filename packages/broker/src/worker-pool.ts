@@ -1,4 +1,4 @@
-import type { WorkerRecord } from './records.js';
+import { capacity, type WorkerRecord } from './records.js';
 
 /** The workers a broker knows, and which of them should take the next job. */
 export class WorkerPool {
@@ -32,20 +32,26 @@ export class WorkerPool {
 
   /**
    * The worker with the most free capacity, weighted: free slots times --weight, ties to the one
-   * with fewer jobs running. Returns undefined when every slot is taken.
+   * with fewer jobs running. Workers named in `avoid` (they already failed the job) are taken
+   * only when no other has room. Returns undefined when every slot is taken.
    */
-  pickFree(): WorkerRecord | undefined {
+  pickFree(avoid?: ReadonlySet<string>): WorkerRecord | undefined {
     let best: WorkerRecord | undefined;
     let bestScore = 0;
+    let fallback: WorkerRecord | undefined;
     for (const worker of this.byKey.values()) {
-      const free = worker.slots - worker.running.size;
+      const free = capacity(worker) - worker.running.size;
       if (free <= 0) continue;
+      if (avoid !== undefined && avoid.size > 0 && avoid.has(worker.name)) {
+        fallback ??= worker;
+        continue;
+      }
       const score = free * worker.weight;
       if (best === undefined || score > bestScore || (score === bestScore && worker.running.size < best.running.size)) {
         best = worker;
         bestScore = score;
       }
     }
-    return best;
+    return best ?? fallback;
   }
 }

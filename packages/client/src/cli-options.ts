@@ -16,6 +16,10 @@ export const clientCli = {
       describe: 'run an embedded broker and N worker slots in this process instead of connecting to a broker (N defaults to the number of CPUs)',
     },
     'connect-timeout': { type: 'string', default: '5s', describe: 'give up when the broker has not answered within this time' },
+    timeout: { type: 'string', describe: 'kill a command (its whole process group) that runs longer than this, e.g. 30s or 5m; it counts as failed' },
+    'idle-timeout': { type: 'string', describe: 'kill a command that prints nothing for this long' },
+    retries: { type: 'number', default: 0, describe: 'run a failed command (non-zero exit or timeout) up to N more times, on another worker where one is free' },
+    'broker-timeout': { type: 'string', default: '60s', describe: 'give up when the broker has been unreachable this long in the middle of a run' },
     window: { type: 'number', default: 10000, describe: 'most commands in flight at once; stdin is read only as results free room' },
     cwd: { type: 'string', describe: 'with --local: directory commands run in (default: the current one)' },
     'max-output': { type: 'string', default: '1MiB', describe: 'with --local: bytes kept per output stream of each command' },
@@ -32,6 +36,10 @@ export interface ClientArgs {
   broker: string;
   local?: string;
   connectTimeout: string;
+  timeout?: string;
+  idleTimeout?: string;
+  retries: number;
+  brokerTimeout: string;
   window: number;
   cwd?: string;
   maxOutput: string;

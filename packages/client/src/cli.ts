@@ -13,6 +13,10 @@ async function main(args: ClientArgs): Promise<number> {
   const badOption = (message: string) => new TestcloudError('TESTCLOUD_CLIENT_BAD_OPTION', message);
   const connectTimeout = parseDuration(args.connectTimeout);
   if (!Number.isInteger(args.window) || args.window < 1) throw badOption(`--window must be a whole number >= 1, got ${args.window}`);
+  if (!Number.isInteger(args.retries) || args.retries < 0) throw badOption(`--retries must be a whole number >= 0, got ${args.retries}`);
+  const timeout = args.timeout === undefined ? 0 : parseDuration(args.timeout);
+  const idleTimeout = args.idleTimeout === undefined ? 0 : parseDuration(args.idleTimeout);
+  const brokerTimeout = parseDuration(args.brokerTimeout);
   let slots: number | undefined;
   if (args.local !== undefined) {
     slots = args.local === '' ? availableParallelism() : Number(args.local);
@@ -20,19 +24,27 @@ async function main(args: ClientArgs): Promise<number> {
   }
 
   const useColor = args.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
-  const reporter = new HumanReporter(process.stdout, new Chalk({ level: useColor ? 1 : 0 }));
+  const reporter = new HumanReporter(process.stdout, new Chalk({ level: useColor ? 1 : 0 }), process.stderr);
 
   let pool: Awaited<ReturnType<typeof import('./local-pool.js').startLocalPool>> | undefined;
   if (slots !== undefined) {
     const { startLocalPool } = await import('./local-pool.js');
     pool = await startLocalPool({ slots, maxOutput: parseSize(args.maxOutput), verbose: args.verbose, ...(args.cwd ? { cwd: args.cwd } : {}) });
   }
-  const interrupted = new Promise<number>((resolve) => process.once('SIGINT', () => resolve(EXIT.interrupted)));
+  // Ctrl-C: say goodbye so the broker cancels our jobs on every worker, then exit 130.
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
+  process.once('SIGTERM', () => interrupt.abort());
   try {
-    const summary = runCommands({
+    const outcome = await runCommands({
       broker: pool?.endpoint ?? args.broker,
       commands: readCommands(process.stdin),
       connectTimeout,
+      brokerTimeout,
+      timeout,
+      idleTimeout,
+      retries: args.retries,
+      signal: interrupt.signal,
       window: args.window,
       observer: {
         connected: (endpoint) => reporter.connected(pool ? `an embedded pool with ${slots} worker slot(s)` : endpoint),
@@ -41,10 +53,14 @@ async function main(args: ClientArgs): Promise<number> {
         warning: (message) => reporter.warning(message),
       },
     });
-    const outcome = await Promise.race([summary, interrupted]);
-    if (typeof outcome === 'number') return outcome;
     reporter.summary(outcome);
     return outcome.failed > 0 ? EXIT.failed : EXIT.ok;
+  } catch (error) {
+    if (interrupt.signal.aborted) {
+      process.stderr.write('testclient: interrupted; the broker cancels the commands still running\n');
+      return EXIT.interrupted;
+    }
+    throw error;
   } finally {
     await pool?.stop();
   }

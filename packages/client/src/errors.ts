@@ -1,6 +1,11 @@
 import { TestcloudError } from '@testcloud/protocol';
 
-export type ClientErrorCode = 'TESTCLOUD_BROKER_UNREACHABLE' | 'TESTCLOUD_BROKER_GONE' | 'TESTCLOUD_CLIENT_BAD_OPTION' | 'TESTCLOUD_BROKER_REJECTED';
+export type ClientErrorCode =
+  | 'TESTCLOUD_BROKER_UNREACHABLE'
+  | 'TESTCLOUD_BROKER_GONE'
+  | 'TESTCLOUD_CLIENT_BAD_OPTION'
+  | 'TESTCLOUD_BROKER_REJECTED'
+  | 'TESTCLOUD_INTERRUPTED';
 
 export class ClientError extends TestcloudError {
   declare readonly code: ClientErrorCode;

@@ -17,6 +17,8 @@ export class HumanReporter implements RunObserver {
   constructor(
     private readonly out: Output,
     private readonly color: ChalkInstance,
+    /** Where warnings go, so they never mix with results on stdout. */
+    private readonly err: Output = out,
   ) {}
 
   connected(endpoint: string): void {
@@ -28,12 +30,13 @@ export class HumanReporter implements RunObserver {
   }
 
   warning(message: string): void {
-    this.out.write(this.color.yellow(`warning: ${message}\n`));
+    this.err.write(this.color.yellow(`testclient: ${message}\n`));
   }
 
   result(result: JobResult): void {
     const c = this.color;
-    const time = `⌚${formatDuration(result.duration)}`;
+    const attempts = result.attempt > 1 ? ` after ${result.attempt} attempts` : '';
+    const time = `⌚${formatDuration(result.duration)}${attempts}`;
     const failed = isFailure(result);
     const head = failed ? c.red.bold(`FAIL! ${result.cmd} ${time} ${describeFailure(result)}`) : `${c.green.bold('OK!')} ${result.cmd} ${c.dim(time)}`;
     this.out.write(`${head}\n`);
@@ -69,6 +72,10 @@ export class HumanReporter implements RunObserver {
 }
 
 function describeFailure(result: JobResult): string {
+  if (result.stopped === 'timeout') return '(timed out)';
+  if (result.stopped === 'idle-timeout') return '(timed out: no output)';
+  if (result.stopped === 'cancelled') return '(cancelled)';
+  if (result.stopped === 'lost') return `(${result.error ?? 'lost'})`;
   if (result.error !== null) return `(could not start: ${result.error})`;
   if (result.signal !== null) return `(killed by ${result.signal})`;
   return `(exit ${result.exitcode})`;

@@ -8,3 +8,4 @@ export { Channel, RouterChannel, type FrameSocket, type ChannelOptions, type Rou
 export { createLogger, type Logger } from './logger.js';
 export { formatError } from './format-error.js';
 export { parseDuration, parseSize } from './units.js';
+export { BrokerLink, DEFAULT_HEARTBEAT, DEFAULT_LIVENESS, type BrokerLinkOptions, type Session } from './broker-link.js';

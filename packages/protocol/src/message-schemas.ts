@@ -31,7 +31,7 @@ const jobResult: Parser<JobResult> = object({
   duration: finiteNumber,
   worker: string,
   error: nullable(string),
-  stopped: nullable(literal('timeout', 'idle-timeout', 'cancelled')),
+  stopped: nullable(literal('timeout', 'idle-timeout', 'cancelled', 'lost')),
   paused: optional(finiteNumber),
 });
 
@@ -48,7 +48,16 @@ export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
   }),
   hello: object({ client: string }),
   submit: object({
-    jobs: array(object({ id: nonNegativeInteger, cmd: string, timeout: optional(nonNegativeInteger), idleTimeout: optional(nonNegativeInteger) }), { min: 1 }),
+    jobs: array(
+      object({
+        id: nonNegativeInteger,
+        cmd: string,
+        timeout: optional(nonNegativeInteger),
+        idleTimeout: optional(nonNegativeInteger),
+        retries: optional(nonNegativeInteger),
+      }),
+      { min: 1 },
+    ),
   }),
   error: object({ code: string, message: string, ids: array(nonNegativeInteger) }),
   requeue: object({ jobs: array(jobRef, { min: 1 }), reason: string }),

@@ -21,7 +21,7 @@ export interface JobSpec {
 }
 
 /** Why a command was stopped by the worker rather than ending by itself. */
-export type Stopped = 'timeout' | 'idle-timeout' | 'cancelled' | null;
+export type Stopped = 'timeout' | 'idle-timeout' | 'cancelled' | 'lost' | null;
 
 export interface SubmittedCommand {
   id: number;
@@ -29,6 +29,8 @@ export interface SubmittedCommand {
   /** Per-job limits in ms; 0 or absent means none. */
   timeout?: number;
   idleTimeout?: number;
+  /** Times the broker re-runs the command after it fails (non-zero exit or timeout). */
+  retries?: number;
 }
 
 export interface JobRef {

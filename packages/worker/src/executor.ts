@@ -14,6 +14,11 @@ export interface ExecRequest {
   idleTimeout?: number;
   /** Time between SIGTERM and SIGKILL to the process group when stopping a command, in ms. */
   killGrace?: number;
+  /**
+   * Called once the command's process has started, with its pid, which is also its process
+   * group id: the worker's memory guard pauses, resumes and kills the job through it.
+   */
+  onSpawn?(pid: number): void;
 }
 
 export interface ExecOutcome {

@@ -14,7 +14,28 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void
  */
 export function stopGroup(pid: number | undefined, grace: number): void {
   killGroup(pid, 'SIGTERM');
+  // A group paused by the memory guard keeps SIGTERM pending until it runs again.
+  killGroup(pid, 'SIGCONT');
   setTimeout(() => killGroup(pid, 'SIGKILL'), grace).unref();
+}
+
+/** Freezes a command's whole process group (SIGSTOP: it cannot be caught or ignored). */
+export function pauseGroup(pid: number): void {
+  killGroup(pid, 'SIGSTOP');
+}
+
+/** Lets a paused process group run again. */
+export function resumeGroup(pid: number): void {
+  killGroup(pid, 'SIGCONT');
+}
+
+/**
+ * The command line that runs `cmd` at niceness `increment` above the worker's own: `nice`
+ * is exec'd in place of the shell, so the process group leader (and every process the
+ * command starts) has the lower priority from its first instruction, with no race.
+ */
+export function niceCommand(cmd: string, increment: number): string {
+  return `exec nice -n ${increment} sh -c '${cmd.replace(/'/g, `'\\''`)}'`;
 }
 
 export const DEFAULT_KILL_GRACE = 2000;

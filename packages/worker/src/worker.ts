@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import {
-  Channel,
-  DEFAULT_MAX_MESSAGE_SIZE,
+  BrokerLink,
   createLogger,
   encodeStream,
   type JobRef,
@@ -9,9 +8,9 @@ import {
   type JobSpec,
   type Logger,
   type Message,
+  type MessageOfType,
+  type Session,
 } from '@testcloud/protocol';
-import { Dealer } from 'zeromq';
-import { randomBytes } from 'node:crypto';
 import { ExecaExecutor } from './execa-executor.js';
 import type { ExecOutcome, Executor } from './executor.js';
 
@@ -30,112 +29,111 @@ export interface WorkerOptions {
   weight?: number;
   executor?: Executor;
   maxMessageSize?: number;
+  /** Heartbeat interval until the broker announces its own (ms) and missed beats tolerated. */
+  heartbeat?: number;
+  liveness?: number;
   logger?: Logger;
 }
 
 export const DEFAULT_MAX_OUTPUT = 1024 * 1024;
 
+interface RunningJob {
+  spec: JobSpec;
+  controller: AbortController;
+  /** The session the job was received in; results of an older session are stale. */
+  session: number;
+}
+
 /**
  * A worker: says READY to a broker, runs the JOBs it is sent (QUEUED when each starts, RESULT
- * when it ends) and never lets a command's failure become its own.
+ * when it ends) and never lets a command's failure become its own. Each READY starts a session
+ * in which the worker holds nothing: jobs of an earlier session are killed unreported, since the
+ * broker has requeued them.
  */
 export class Worker {
   readonly name: string;
   private readonly log: Logger;
   private readonly executor: Executor;
-  private readonly running = new Map<number, AbortController>();
-  private socket: Dealer | undefined;
-  private channel: Channel | undefined;
+  private readonly running = new Map<number, RunningJob>();
+  private readonly link: BrokerLink;
+  private session = 0;
   private pendingResults: JobResult[] = [];
   private pendingQueued: JobRef[] = [];
   private flushScheduled = false;
-  private loop: Promise<void> | undefined;
   private stopping = false;
-  private connectedTo: string | undefined;
   completed = 0;
 
   constructor(private readonly options: WorkerOptions) {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.log = options.logger ?? createLogger('testworker');
     this.executor = options.executor ?? new ExecaExecutor();
+    this.link = new BrokerLink({
+      endpoint: options.broker,
+      role: 'worker',
+      greeting: () => this.ready(),
+      heartbeat: () => this.heartbeat(),
+      onMessage: (message) => this.onMessage(message),
+      onSession: (session) => this.onSession(session),
+      onLost: (reason) => this.log.info(`lost the broker at ${options.broker}: ${reason}; reconnecting`),
+      logger: this.log,
+      ...(options.heartbeat !== undefined ? { heartbeatInterval: options.heartbeat } : {}),
+      ...(options.liveness !== undefined ? { liveness: options.liveness } : {}),
+      ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
+    });
   }
 
   get busy(): number {
     return this.running.size;
   }
 
-  /** Connects and announces itself; resolves once the socket is set up, not on the broker's OK. */
   start(): void {
-    const maxMessageSize = this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    this.socket = new Dealer({
-      linger: 1000,
-      maxMessageSize,
-      // Keeping one routing id across reconnects lets the broker match us to our running jobs.
-      routingId: `w-${randomBytes(8).toString('hex')}`,
-      sendHighWaterMark: 0,
-      receiveHighWaterMark: 0,
-    });
-    this.socket.connect(this.options.broker);
-    this.channel = new Channel(this.socket, {
-      maxMessageSize,
-      onDropped: (error) => this.log.limited(`drop-${error.code}`, `dropped a bad message from the broker (${error.code}: ${error.message})`),
-      onSendError: (error) => this.log.limited('send', `cannot send to the broker: ${String(error)}`),
-    });
-    this.sendReady();
-    this.loop = this.serve();
+    this.link.start();
   }
 
-  /** Leaves the broker (which requeues anything still running here) and closes the socket. */
+  /** Leaves the broker (which requeues anything still running here) and closes the link. */
   async stop(reason = 'worker shutting down'): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const controller of this.running.values()) controller.abort();
-    this.channel?.send({ type: 'bye', reason });
-    await this.channel?.drained();
-    this.socket?.close();
-    await this.loop;
+    for (const job of this.running.values()) job.controller.abort();
+    await this.link.close(reason);
     await this.executor.close?.();
   }
 
-  private sendReady(): void {
-    this.channel!.send({
-      type: 'ready',
-      worker: this.name,
-      host: hostname(),
-      pid: process.pid,
-      slots: this.options.slots,
-      weight: this.options.weight ?? 1,
-    });
+  /** The greeting of every session: whatever still runs belongs to a session that is over. */
+  private ready(): Message {
+    this.session++;
+    for (const job of this.running.values()) job.controller.abort();
+    this.pendingQueued = [];
+    this.pendingResults = [];
+    return { type: 'ready', worker: this.name, host: hostname(), pid: process.pid, slots: this.options.slots, weight: this.options.weight ?? 1 };
   }
 
-  private async serve(): Promise<void> {
-    try {
-      for await (const message of this.channel!.messages()) this.onMessage(message);
-    } catch (error) {
-      if (!this.stopping) this.log.warn(`receive loop failed: ${String(error)}`);
-    }
+  private heartbeat(): MessageOfType<'heartbeat'> {
+    const state = this.running.size === 0 ? 'idle' : this.running.size >= this.options.slots ? 'saturated' : 'busy';
+    return { type: 'heartbeat', state, offered: this.options.slots };
+  }
+
+  private onSession(session: Session): void {
+    this.log.info(
+      `connected to broker at ${this.options.broker} (${session.newBroker ? 'broker ' : 'session with '}${session.broker}) with ${this.options.slots} slot(s) as ${this.name}`,
+    );
   }
 
   private onMessage(message: Message): void {
     switch (message.type) {
-      case 'ok':
-        if (this.connectedTo !== message.broker) {
-          this.connectedTo = message.broker;
-          this.log.info(`connected to broker at ${this.options.broker} with ${this.options.slots} slot(s) as ${this.name}`);
-        }
-        return;
       case 'job':
         for (const job of message.jobs) this.startJob(job);
         return;
-      case 'heartbeat':
-        return;
       case 'cancel':
-        for (const ref of message.jobs) this.running.get(ref.id)?.abort();
+        for (const ref of message.jobs) {
+          const job = this.running.get(ref.id);
+          if (job && job.spec.attempt === ref.attempt) job.controller.abort();
+        }
         return;
+      case 'ok':
+      case 'heartbeat':
       case 'bye':
-        this.log.info(`broker at ${this.options.broker} said goodbye: ${message.reason}`);
-        this.connectedTo = undefined;
-        return;
+        return; // the link's business
       case 'ready':
       case 'queued':
       case 'result':
@@ -150,20 +148,20 @@ export class Worker {
     }
   }
 
-  private startJob(job: JobSpec): void {
-    if (this.running.has(job.id)) return;
-    const controller = new AbortController();
-    this.running.set(job.id, controller);
-    this.pendingQueued.push({ id: job.id, attempt: job.attempt });
+  private startJob(spec: JobSpec): void {
+    if (this.running.has(spec.id) || this.stopping) return;
+    const job: RunningJob = { spec, controller: new AbortController(), session: this.session };
+    this.running.set(spec.id, job);
+    this.pendingQueued.push({ id: spec.id, attempt: spec.attempt });
     this.scheduleFlush();
     this.executor
       .run({
-        cmd: job.cmd,
+        cmd: spec.cmd,
         cwd: this.options.cwd ?? process.cwd(),
         maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
-        signal: controller.signal,
-        timeout: job.timeout,
-        idleTimeout: job.idleTimeout,
+        signal: job.controller.signal,
+        timeout: spec.timeout,
+        idleTimeout: spec.idleTimeout,
       })
       .catch((error: unknown): ExecOutcome => ({
         exitcode: null,
@@ -177,10 +175,10 @@ export class Worker {
         stopped: null,
       }))
       .then((outcome) => {
-        this.running.delete(job.id);
-        if (this.stopping) return;
+        if (this.running.get(spec.id) === job) this.running.delete(spec.id);
+        if (this.stopping || job.session !== this.session) return;
         this.completed++;
-        this.pendingResults.push(toResult(job, outcome, this.name));
+        this.pendingResults.push(toResult(spec, outcome, this.name));
         this.scheduleFlush();
       });
   }
@@ -192,11 +190,11 @@ export class Worker {
     setImmediate(() => {
       this.flushScheduled = false;
       if (this.pendingQueued.length > 0) {
-        this.channel!.send({ type: 'queued', jobs: this.pendingQueued });
+        this.link.send({ type: 'queued', jobs: this.pendingQueued });
         this.pendingQueued = [];
       }
       if (this.pendingResults.length > 0) {
-        this.channel!.send({ type: 'result', results: this.pendingResults });
+        this.link.send({ type: 'result', results: this.pendingResults });
         this.pendingResults = [];
       }
     });

@@ -1,0 +1,226 @@
+import { randomBytes } from 'node:crypto';
+import { Dealer } from 'zeromq';
+import { Channel } from './channel.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from './codec.js';
+import { createLogger, type Logger } from './logger.js';
+import type { Message, MessageOfType } from './messages.js';
+
+export const DEFAULT_HEARTBEAT = 1000;
+export const DEFAULT_LIVENESS = 3;
+export const RECONNECT_MIN = 1000;
+export const RECONNECT_MAX = 32_000;
+
+export interface Session {
+  /** The broker's incarnation id. */
+  broker: string;
+  /** True on the first session, and whenever the broker is a new incarnation (it restarted). */
+  newBroker: boolean;
+}
+
+export interface BrokerLinkOptions {
+  endpoint: string;
+  role: 'worker' | 'client';
+  /** READY or HELLO: sent on every (re)connect. It means "I hold nothing of yours". */
+  greeting(): Message;
+  /** Our heartbeat; a worker adds its state and readings. */
+  heartbeat?(): MessageOfType<'heartbeat'>;
+  /** Everything but OK, HEARTBEAT and BYE, which the link handles itself. */
+  onMessage(message: Message): void;
+  /** The broker answered the greeting. */
+  onSession(session: Session): void;
+  /** The link is down (silence, a dropped connection, or the broker said goodbye). */
+  onLost?(reason: string): void;
+  /** Heartbeat interval until the broker announces its own in OK, ms. */
+  heartbeatInterval?: number;
+  /** Missed heartbeats before the broker counts as gone. */
+  liveness?: number;
+  reconnectMin?: number;
+  reconnectMax?: number;
+  maxMessageSize?: number;
+  logger?: Logger;
+}
+
+/**
+ * A worker's or client's link to its broker, after the ZeroMQ guide's Paranoid Pirate: any
+ * traffic counts as a heartbeat; after `liveness` silent intervals (or a dropped connection, or
+ * a BYE) the link greets the broker again on a fresh socket, backing off from 1 s to 32 s. Every
+ * greeting starts a new session; the owner resynchronises in onSession.
+ */
+export class BrokerLink {
+  state: 'connecting' | 'connected' | 'closed' = 'connecting';
+  broker: string | undefined;
+  /** When the link last went down (or started), for callers that give up after a while. */
+  downSince = Date.now();
+
+  private readonly log: Logger;
+  private readonly routingId: string;
+  private socket: Dealer | undefined;
+  private channel: Channel | undefined;
+  private interval: number;
+  private backoff: number;
+  private lastHeard = 0;
+  private greetedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private loops: Promise<void>[] = [];
+
+  constructor(private readonly options: BrokerLinkOptions) {
+    this.log = options.logger ?? createLogger(options.role === 'worker' ? 'testworker' : 'testclient');
+    this.routingId = `${options.role[0]}-${randomBytes(8).toString('hex')}`;
+    this.interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT;
+    this.backoff = options.reconnectMin ?? RECONNECT_MIN;
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  start(): void {
+    this.open();
+    this.schedule();
+  }
+
+  /** Sends while connected; while not, drops (the owner resends what matters in onSession). */
+  send(message: Message): boolean {
+    if (this.state !== 'connected') return false;
+    this.channel!.send(message);
+    return true;
+  }
+
+  /** Says BYE (when connected) and closes, waiting at most `flushTimeout` ms for it to leave. */
+  async close(reason: string, flushTimeout = 1000): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    if (wasConnected && this.channel) {
+      this.channel.send({ type: 'bye', reason });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.channel.drained(), new Promise((resolve) => (timer = setTimeout(resolve, flushTimeout)))]);
+      clearTimeout(timer);
+    }
+    this.socket?.close();
+    await Promise.allSettled(this.loops);
+  }
+
+  private open(): void {
+    const maxMessageSize = this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    const socket = new Dealer({
+      linger: 0,
+      maxMessageSize,
+      // The same routing id on every socket lets the broker's ROUTER hand the old identity over.
+      routingId: this.routingId,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+      reconnectInterval: 100,
+      reconnectMaxInterval: 2000,
+    });
+    const channel = new Channel(socket, {
+      maxMessageSize,
+      onDropped: (error) => this.log.limited(`drop-${error.code}`, `dropped a bad message from the broker (${error.code}: ${error.message})`),
+      onSendError: (error) => this.log.limited('send', `cannot send to the broker: ${String(error)}`),
+    });
+    this.socket = socket;
+    this.channel = channel;
+    let dropped = false;
+    socket.events.on('disconnect', () => {
+      if (this.socket !== socket || this.state === 'closed') return;
+      dropped = true;
+      this.lost('the connection to the broker dropped');
+    });
+    socket.events.on('connect', () => {
+      if (this.socket !== socket || this.state === 'closed' || !dropped) return;
+      // ZeroMQ reconnected by itself (the broker restarted, or the link came back): new session.
+      dropped = false;
+      this.greet();
+    });
+    socket.connect(this.options.endpoint);
+    this.loops.push(this.serve(socket, channel));
+    this.greet();
+  }
+
+  private async serve(socket: Dealer, channel: Channel): Promise<void> {
+    try {
+      for await (const message of channel.messages()) {
+        if (this.socket !== socket || this.state === 'closed') break;
+        this.lastHeard = Date.now();
+        this.onMessage(message);
+      }
+    } catch (error) {
+      if (this.socket === socket && this.state !== 'closed') this.log.warn(`receive loop failed: ${String(error)}`);
+    }
+  }
+
+  private onMessage(message: Message): void {
+    switch (message.type) {
+      case 'ok': {
+        const newBroker = this.broker !== message.broker;
+        if (message.heartbeat > 0) this.interval = message.heartbeat;
+        this.broker = message.broker;
+        if (this.state !== 'connected' || newBroker) {
+          this.state = 'connected';
+          this.backoff = this.options.reconnectMin ?? RECONNECT_MIN;
+          this.options.onSession({ broker: message.broker, newBroker });
+        }
+        return;
+      }
+      case 'heartbeat':
+        // A broker that restarted between two of our heartbeats: greet the new one.
+        if (message.broker !== undefined && this.broker !== undefined && message.broker !== this.broker && this.state === 'connected') {
+          this.lost(`the broker restarted (incarnation ${message.broker})`);
+          this.greet();
+        }
+        return;
+      case 'bye':
+        if (this.state === 'connected') this.lost(`the broker said goodbye: ${message.reason}`);
+        // It may be shutting down or may have forgotten us; a new greeting settles both.
+        this.greet();
+        return;
+      default:
+        this.options.onMessage(message);
+    }
+  }
+
+  private lost(reason: string): void {
+    if (this.state === 'connected') {
+      this.state = 'connecting';
+      this.downSince = Date.now();
+      this.options.onLost?.(reason);
+    }
+  }
+
+  private greet(): void {
+    if (this.state === 'closed') return;
+    this.state = this.state === 'connected' ? 'connected' : 'connecting';
+    this.greetedAt = Date.now();
+    this.channel!.send(this.options.greeting());
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.tick();
+      if (this.state !== 'closed') this.schedule();
+    }, this.state === 'connected' ? this.interval : Math.min(this.interval, 250));
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const liveness = this.options.liveness ?? DEFAULT_LIVENESS;
+    if (this.state === 'connected') {
+      if (now - this.lastHeard > this.interval * liveness) {
+        this.lost(`no word from the broker for ${((now - this.lastHeard) / 1000).toFixed(1)}s`);
+        this.reopen();
+        return;
+      }
+      this.channel!.send(this.options.heartbeat?.() ?? { type: 'heartbeat' });
+    } else if (now - this.greetedAt > this.backoff) {
+      // Unanswered greeting: start over on a fresh socket, waiting longer each time.
+      this.backoff = Math.min(this.backoff * 2, this.options.reconnectMax ?? RECONNECT_MAX);
+      this.reopen();
+    }
+  }
+
+  private reopen(): void {
+    this.socket?.close();
+    this.open();
+  }
+}
