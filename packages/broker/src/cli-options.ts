@@ -13,6 +13,10 @@ export const brokerCli = {
     workers: { alias: 'w', type: 'string', default: DEFAULT_WORKER_ENDPOINT, describe: 'endpoint workers (or downstream brokers) connect to' },
     insecure: { type: 'boolean', default: false, describe: 'allow binding a non-loopback address without authentication (prints a warning)' },
     'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from any peer; larger ones are dropped' },
+    heartbeat: { type: 'string', default: '1s', describe: 'heartbeat interval, announced to workers and clients (they adopt it)' },
+    liveness: { type: 'number', default: 3, describe: 'missed heartbeats after which a worker or client is expired (its jobs requeued or cancelled)' },
+    'ack-timeout': { type: 'string', default: '5s', describe: 'a worker that does not confirm a job (QUEUED) within this time loses it to another worker' },
+    'max-lost': { type: 'number', default: 3, describe: 'a job whose worker died this many times while running it is reported failed as "lost"' },
     verbose: { alias: 'v', type: 'boolean', default: false, describe: 'stack traces on errors' },
   } satisfies OptionTable,
   examples: [
@@ -26,5 +30,9 @@ export interface BrokerArgs {
   workers: string;
   insecure: boolean;
   maxMessageSize: string;
+  heartbeat: string;
+  liveness: number;
+  ackTimeout: string;
+  maxLost: number;
   verbose: boolean;
 }
