@@ -8,12 +8,14 @@ import {
   type JobRef,
   type JobResult,
   type JobSpec,
+  type KeyPair,
   type Logger,
   type Message,
   type ProtocolError,
 } from '@testcloud/protocol';
 import { Router } from 'zeromq';
 import { checkBindAllowed } from './bind-policy.js';
+import { ZapHandler, type AllowLists } from './zap-handler.js';
 import { BrokerError } from './errors.js';
 import { FairQueue } from './fair-queue.js';
 import { workerState, type BrokerJob, type ClientRecord, type WorkerRecord } from './records.js';
@@ -26,6 +28,10 @@ export interface BrokerOptions {
   workerEndpoint: string;
   /** Allow binding a non-loopback address without authentication. */
   insecure?: boolean;
+  /** CURVE on both sockets: the broker's key pair and who may connect to each side. */
+  security?: { keyPair: KeyPair; allow: AllowLists };
+  /** Most jobs one client may have queued or running; announced in OK so clients hold back. */
+  maxQueued?: number;
   maxMessageSize?: number;
   /** Heartbeat interval announced to peers in OK, in ms. */
   heartbeat?: number;
@@ -39,6 +45,7 @@ export interface BrokerOptions {
 }
 
 export const DEFAULT_ACK_TIMEOUT = 5000;
+export const DEFAULT_MAX_QUEUED = 100_000;
 export const DEFAULT_MAX_LOST = 3;
 
 export interface BrokerStats {
@@ -77,12 +84,15 @@ export class Broker {
   private loops: Promise<void>[] = [];
   private stopping = false;
   private ticker: NodeJS.Timeout | undefined;
+  private zap: ZapHandler | undefined;
   private readonly heartbeat: number;
+  private readonly maxQueued: number;
   private readonly liveness: number;
 
   constructor(private readonly options: BrokerOptions) {
     this.log = options.logger ?? createLogger('testbroker');
     this.heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.liveness = options.liveness ?? DEFAULT_LIVENESS;
   }
 
@@ -96,11 +106,14 @@ export class Broker {
 
   async start(): Promise<{ client: string; worker: string }> {
     const insecure = this.options.insecure ?? false;
+    const security = this.options.security;
     const publicBinds = [this.options.clientEndpoint, this.options.workerEndpoint].filter(
-      (endpoint) => checkBindAllowed(endpoint, { insecure }).public,
+      (endpoint) => checkBindAllowed(endpoint, { insecure: insecure || security !== undefined }).public,
     );
-    for (const endpoint of publicBinds) {
-      this.log.warn(`WARNING: ${endpoint} is reachable beyond this machine with no authentication (--insecure)`);
+    if (!security) {
+      for (const endpoint of publicBinds) {
+        this.log.warn(`WARNING: ${endpoint} is reachable beyond this machine with no authentication (--insecure)`);
+      }
     }
     const maxMessageSize = this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     const socketOptions = {
@@ -112,8 +125,23 @@ export class Broker {
       sendHighWaterMark: 0,
       receiveHighWaterMark: 0,
     };
-    this.clientSocket = new Router(socketOptions);
-    this.workerSocket = new Router(socketOptions);
+    const curve = (domain: 'clients' | 'workers') =>
+      security
+        ? {
+            curveServer: true,
+            curveSecretKey: security.keyPair.secretKey,
+            curvePublicKey: security.keyPair.publicKey,
+            zapDomain: domain,
+            // Without a ZAP verdict nobody is let in, even if the handler were missing.
+            zapEnforceDomain: true,
+          }
+        : {};
+    if (security) {
+      this.zap = new ZapHandler(security.allow, this.log);
+      await this.zap.start();
+    }
+    this.clientSocket = new Router({ ...socketOptions, ...curve('clients') });
+    this.workerSocket = new Router({ ...socketOptions, ...curve('workers') });
     this.endpoints.client = await bind(this.clientSocket, this.options.clientEndpoint);
     this.endpoints.worker = await bind(this.workerSocket, this.options.workerEndpoint);
     const channelOptions = (side: string) => ({
@@ -141,6 +169,7 @@ export class Broker {
     this.clientSocket?.close();
     this.workerSocket?.close();
     await Promise.allSettled(this.loops);
+    await this.zap?.stop();
   }
 
   private async serve(channel: RouterChannel, handle: (peer: Buffer, message: Message) => void): Promise<void> {
@@ -164,13 +193,18 @@ export class Broker {
       case 'hello': {
         const client = this.clientFor(peer, now);
         client.name = message.client;
-        this.clientChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.heartbeat });
+        this.clientChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.heartbeat, window: this.maxQueued });
         return;
       }
       case 'submit': {
         const client = this.clientFor(peer, now);
+        const refused: number[] = [];
         for (const { id, cmd, timeout = 0, idleTimeout = 0, retries = 0 } of message.jobs) {
           if (client.jobs.has(id)) continue; // resubmitted while we still hold it
+          if (client.jobs.size >= this.maxQueued) {
+            refused.push(id);
+            continue;
+          }
           const job: BrokerJob = {
             key: this.nextKey++,
             client,
@@ -188,6 +222,15 @@ export class Broker {
           };
           client.jobs.set(id, job);
           this.queue.push(client, job);
+        }
+        if (refused.length > 0) {
+          // A well-behaved client keeps within the window we announced in OK; this one did not.
+          this.clientChannel!.send(peer, {
+            type: 'error',
+            code: 'TESTCLOUD_QUEUE_FULL',
+            message: `a client may have at most ${this.maxQueued} commands queued or running (--max-queued)`,
+            ids: refused,
+          });
         }
         this.scheduleDispatch();
         return;
@@ -497,6 +540,11 @@ export class Broker {
       this.workerChannel!.send(worker.peer, { type: 'cancel', jobs: cancelled });
       this.scheduleDispatch();
     }
+  }
+
+  /** SIGHUP: new allow-lists for the next handshakes; connected peers stay connected. */
+  reloadAllowLists(allow: AllowLists): void {
+    this.zap?.reload(allow);
   }
 
   /** A snapshot of each worker's state, for logs and a later status view. */

@@ -12,6 +12,10 @@ export const brokerCli = {
     clients: { alias: 'c', type: 'string', default: DEFAULT_CLIENT_ENDPOINT, describe: 'endpoint clients connect to (tcp://127.0.0.1:* picks a free port)' },
     workers: { alias: 'w', type: 'string', default: DEFAULT_WORKER_ENDPOINT, describe: 'endpoint workers (or downstream brokers) connect to' },
     insecure: { type: 'boolean', default: false, describe: 'allow binding a non-loopback address without authentication (prints a warning)' },
+    key: { type: 'string', describe: "the broker's CURVE key file (from 'testbroker keygen'): encrypts and authenticates both endpoints" },
+    'authorized-clients': { type: 'string', describe: 'with --key: file of client public keys allowed to submit, one per line with an optional comment; re-read on SIGHUP' },
+    'authorized-workers': { type: 'string', describe: 'with --key: file of worker public keys allowed to take jobs; re-read on SIGHUP' },
+    'max-queued': { type: 'number', default: 100000, describe: 'most commands one client may have queued or running; clients are told and hold back' },
     'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from any peer; larger ones are dropped' },
     heartbeat: { type: 'string', default: '1s', describe: 'heartbeat interval, announced to workers and clients (they adopt it)' },
     liveness: { type: 'number', default: 3, describe: 'missed heartbeats after which a worker or client is expired (its jobs requeued or cancelled)' },
@@ -21,6 +25,7 @@ export const brokerCli = {
   } satisfies OptionTable,
   examples: [
     ['$0 &', 'listen on tcp://127.0.0.1:2224 (clients) and tcp://127.0.0.1:2225 (workers)'],
+    ['$0 --clients tcp://0.0.0.0:2224 --workers tcp://0.0.0.0:2225 --key keys/broker.key --authorized-clients keys/clients --authorized-workers keys/workers', 'serve other hosts, CURVE-authenticated'],
     ['$0 --clients tcp://0.0.0.0:2224 --workers tcp://0.0.0.0:2225 --insecure', 'serve a trusted network without keys'],
   ] as Array<[string, string]>,
 };
@@ -29,6 +34,10 @@ export interface BrokerArgs {
   clients: string;
   workers: string;
   insecure: boolean;
+  key?: string;
+  authorizedClients?: string;
+  authorizedWorkers?: string;
+  maxQueued: number;
   maxMessageSize: string;
   heartbeat: string;
   liveness: number;

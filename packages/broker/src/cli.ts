@@ -2,7 +2,22 @@ import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { brokerCli, type BrokerArgs } from './cli-options.js';
 
 async function main(args: BrokerArgs): Promise<number> {
-  const [{ parseSize, parseDuration, createLogger, TestcloudError }, { Broker }] = await Promise.all([import('@testcloud/protocol'), import('./broker.js')]);
+  const [{ parseSize, parseDuration, createLogger, TestcloudError, readKeyPair, readAuthorizedKeys }, { Broker }] = await Promise.all([
+    import('@testcloud/protocol'),
+    import('./broker.js'),
+  ]);
+  if (!Number.isInteger(args.maxQueued) || args.maxQueued < 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `--max-queued must be a whole number >= 1, got ${args.maxQueued}`);
+  if (args.key === undefined && (args.authorizedClients !== undefined || args.authorizedWorkers !== undefined)) {
+    throw new TestcloudError('TESTCLOUD_BAD_OPTION', '--authorized-clients and --authorized-workers need --key: the broker authenticates peers only over CURVE');
+  }
+  if (args.key !== undefined && (args.authorizedClients === undefined || args.authorizedWorkers === undefined)) {
+    throw new TestcloudError(
+      'TESTCLOUD_BAD_OPTION',
+      '--key needs --authorized-clients FILE and --authorized-workers FILE: the public keys allowed on each side (an empty file allows nobody)',
+    );
+  }
+  const readAllowLists = () => ({ clients: readAuthorizedKeys(args.authorizedClients!), workers: readAuthorizedKeys(args.authorizedWorkers!) });
+  const security = args.key !== undefined ? { keyPair: readKeyPair(args.key), allow: readAllowLists() } : undefined;
   for (const [flag, value] of [['--liveness', args.liveness], ['--max-lost', args.maxLost]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `${flag} must be a whole number >= 1, got ${value}`);
   }
@@ -11,6 +26,8 @@ async function main(args: BrokerArgs): Promise<number> {
     clientEndpoint: args.clients,
     workerEndpoint: args.workers,
     insecure: args.insecure,
+    maxQueued: args.maxQueued,
+    ...(security ? { security } : {}),
     maxMessageSize: parseSize(args.maxMessageSize),
     heartbeat: parseDuration(args.heartbeat),
     liveness: args.liveness,
@@ -18,12 +35,26 @@ async function main(args: BrokerArgs): Promise<number> {
     maxLost: args.maxLost,
     logger: log,
   });
-  const endpoints = await broker.start();
-  log.info(`listening for clients on ${endpoints.client} and for workers on ${endpoints.worker} (broker ${broker.id})`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Handle signals before saying where we listen: a script may stop us as soon as it reads that.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const endpoints = await broker.start();
+  log.info(`listening for clients on ${endpoints.client} and for workers on ${endpoints.worker} (broker ${broker.id})`);
+  if (security) {
+    log.info(`CURVE on: public key ${security.keyPair.publicKey}; ${security.allow.clients.size} client and ${security.allow.workers.size} worker key(s) allowed`);
+    process.on('SIGHUP', () => {
+      try {
+        const allow = readAllowLists();
+        broker.reloadAllowLists(allow);
+        log.info(`SIGHUP: re-read allow-lists: ${allow.clients.size} client and ${allow.workers.size} worker key(s) allowed`);
+      } catch (error) {
+        log.warn(`SIGHUP: kept the old allow-lists: ${(error as Error).message}`);
+      }
+    });
+  }
+  const signal = await stopSignal;
   log.info(`${signal}: shutting down`);
   await broker.stop();
   return EXIT.ok;

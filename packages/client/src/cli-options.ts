@@ -24,6 +24,8 @@ export const clientCli = {
     cwd: { type: 'string', describe: 'with --local: directory commands run in (default: the current one)' },
     'max-output': { type: 'string', default: '1MiB', describe: 'with --local: bytes kept per output stream of each command' },
     color: { type: 'boolean', describe: 'force colours on or off (default: on when stdout is a terminal and NO_COLOR is unset)' },
+    key: { type: 'string', describe: "this client's CURVE key file (from 'testclient keygen'); its .pub must be in the broker's --authorized-clients" },
+    'broker-key': { type: 'string', describe: "the broker's public key: its .pub file or the 40-character key itself" },
     verbose: { alias: 'v', type: 'boolean', default: false, describe: 'stack traces on errors; logs of the embedded broker and workers' },
   } satisfies OptionTable,
   examples: [
@@ -44,5 +46,7 @@ export interface ClientArgs {
   cwd?: string;
   maxOutput: string;
   color?: boolean;
+  key?: string;
+  brokerKey?: string;
   verbose: boolean;
 }

@@ -3,7 +3,7 @@ import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { clientCli, type ClientArgs } from './cli-options.js';
 
 async function main(args: ClientArgs): Promise<number> {
-  const [{ TestcloudError, parseDuration, parseSize }, { Chalk }, { HumanReporter }, { readCommands }, { runCommands }] = await Promise.all([
+  const [{ TestcloudError, parseDuration, parseSize, curveFromFlags }, { Chalk }, { HumanReporter }, { readCommands }, { runCommands }] = await Promise.all([
     import('@testcloud/protocol'),
     import('chalk'),
     import('./human-reporter.js'),
@@ -17,6 +17,8 @@ async function main(args: ClientArgs): Promise<number> {
   const timeout = args.timeout === undefined ? 0 : parseDuration(args.timeout);
   const idleTimeout = args.idleTimeout === undefined ? 0 : parseDuration(args.idleTimeout);
   const brokerTimeout = parseDuration(args.brokerTimeout);
+  const curve = curveFromFlags(args.key, args.brokerKey);
+  if (curve && args.local !== undefined) throw badOption('--local runs an embedded pool in this process: it takes no --key or --broker-key');
   let slots: number | undefined;
   if (args.local !== undefined) {
     slots = args.local === '' ? availableParallelism() : Number(args.local);
@@ -45,6 +47,7 @@ async function main(args: ClientArgs): Promise<number> {
       idleTimeout,
       retries: args.retries,
       signal: interrupt.signal,
+      ...(curve ? { curve } : {}),
       window: args.window,
       observer: {
         connected: (endpoint) => reporter.connected(pool ? `an embedded pool with ${slots} worker slot(s)` : endpoint),

@@ -30,6 +30,8 @@ export interface RunOptions {
   name?: string;
   /** Aborting (Ctrl-C) says goodbye to the broker, which cancels our jobs, and rejects. */
   signal?: AbortSignal;
+  /** CURVE: our key pair and the broker's public key. */
+  curve?: { publicKey: string; secretKey: string; serverKey: string };
 }
 
 export interface RunSummary {
@@ -56,7 +58,7 @@ export function isFailure(result: JobResult): boolean {
  */
 export async function runCommands(options: RunOptions): Promise<RunSummary> {
   const started = performance.now();
-  const window = options.window ?? 10_000;
+  let window = options.window ?? 10_000;
   const pending = new Map<number, string>();
   const hasher = new ResultHasher();
   const failed = new Map<number, string>();
@@ -126,6 +128,7 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
     greeting: () => ({ type: 'hello', client: options.name ?? `testclient:${process.pid}` }),
     onMessage: handle,
     onSession: (session) => {
+      if (session.window !== undefined) window = Math.min(options.window ?? 10_000, session.window);
       firstSession();
       if (pending.size === 0) return;
       options.observer?.warning?.(
@@ -135,6 +138,7 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
     },
     onLost: (reason) => options.observer?.warning?.(`lost the broker at ${options.broker}: ${reason}; reconnecting`),
     ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
+    ...(options.curve !== undefined ? { curve: options.curve } : {}),
   });
 
   const brokerTimeout = options.brokerTimeout ?? DEFAULT_BROKER_TIMEOUT;
@@ -160,7 +164,9 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
       () =>
         new ClientError(
           'TESTCLOUD_BROKER_UNREACHABLE',
-          `cannot connect to broker at ${options.broker} after ${(options.connectTimeout ?? 5000) / 1000}s: is testbroker running there?`,
+          link.handshakeError !== undefined
+            ? `cannot connect to broker at ${options.broker}: the security handshake failed (${link.handshakeError}); check --broker-key and that our key is in its --authorized-clients`
+            : `cannot connect to broker at ${options.broker} after ${(options.connectTimeout ?? 5000) / 1000}s: is testbroker running there?`,
         ),
     );
 

@@ -15,6 +15,8 @@ export interface Session {
   broker: string;
   /** True on the first session, and whenever the broker is a new incarnation (it restarted). */
   newBroker: boolean;
+  /** The most commands the broker holds for one client, if it said. */
+  window: number | undefined;
 }
 
 export interface BrokerLinkOptions {
@@ -37,6 +39,8 @@ export interface BrokerLinkOptions {
   reconnectMin?: number;
   reconnectMax?: number;
   maxMessageSize?: number;
+  /** CURVE: our key pair and the broker's public key. Without it the link is plain text. */
+  curve?: { publicKey: string; secretKey: string; serverKey: string };
   logger?: Logger;
 }
 
@@ -51,6 +55,8 @@ export class BrokerLink {
   broker: string | undefined;
   /** When the link last went down (or started), for callers that give up after a while. */
   downSince = Date.now();
+  /** Why the last security handshake failed, if one did: the likely reason we cannot connect. */
+  handshakeError: string | undefined;
 
   private readonly log: Logger;
   private readonly routingId: string;
@@ -113,6 +119,9 @@ export class BrokerLink {
       receiveHighWaterMark: 0,
       reconnectInterval: 100,
       reconnectMaxInterval: 2000,
+      ...(this.options.curve
+        ? { curveServerKey: this.options.curve.serverKey, curvePublicKey: this.options.curve.publicKey, curveSecretKey: this.options.curve.secretKey }
+        : {}),
     });
     const channel = new Channel(socket, {
       maxMessageSize,
@@ -127,6 +136,16 @@ export class BrokerLink {
       dropped = true;
       this.lost('the connection to the broker dropped');
     });
+    const onHandshakeError = (event: { error?: Error & { code?: string } }) => {
+      this.handshakeError =
+        event.error?.code === 'ERR_ZMTP_MECHANISM_MISMATCH'
+          ? 'one side uses CURVE keys and the other does not'
+          : (event.error?.message ?? 'the security handshake failed');
+      this.log.limited('handshake', `the broker at ${this.options.endpoint} refused the security handshake: ${this.handshakeError}`);
+    };
+    socket.events.on('handshake:error:auth', onHandshakeError);
+    socket.events.on('handshake:error:protocol', onHandshakeError);
+    socket.events.on('handshake:error:other', onHandshakeError);
     socket.events.on('connect', () => {
       if (this.socket !== socket || this.state === 'closed' || !dropped) return;
       // ZeroMQ reconnected by itself (the broker restarted, or the link came back): new session.
@@ -159,7 +178,7 @@ export class BrokerLink {
         if (this.state !== 'connected' || newBroker) {
           this.state = 'connected';
           this.backoff = this.options.reconnectMin ?? RECONNECT_MIN;
-          this.options.onSession({ broker: message.broker, newBroker });
+          this.options.onSession({ broker: message.broker, newBroker, window: message.window });
         }
         return;
       }

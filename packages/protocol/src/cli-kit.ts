@@ -25,6 +25,7 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
   const [{ default: yargs }, { hideBin }] = await Promise.all([import('yargs'), import('yargs/helpers')]);
   const args = hideBin(process.argv);
   const verbose = args.includes('--verbose') || args.includes('-v');
+  if (args[0] === 'keygen') return keygen(spec.program, args.slice(1), verbose);
   let parser = yargs(args)
     .scriptName(spec.program)
     .usage(`${spec.usage}\n\n${spec.summary}`)
@@ -40,6 +41,7 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
       process.exit(EXIT.usage);
     });
   for (const [command, description] of spec.examples) parser = parser.example(command, description);
+  parser = parser.epilog(`Keys for CURVE: '${spec.program} keygen DIR [--name NAME]' writes DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub.`);
   const argv = parser.parseSync() as unknown as A;
   try {
     process.exitCode = await spec.main(argv);
@@ -50,6 +52,31 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
 }
 
 export const VERSION = '0.1.0';
+
+/** `testbroker keygen DIR --name NAME` (the same in all three binaries). */
+async function keygen(program: string, args: string[], verbose: boolean): Promise<void> {
+  const [{ default: yargs }, { generateKeyFiles }] = await Promise.all([import('yargs'), import('./keys.js')]);
+  const fail = (message: string) => {
+    process.stderr.write(`${program}: ${message}\nRun '${program} keygen --help' for usage.\n`);
+    process.exit(EXIT.usage);
+  };
+  const argv = yargs(args)
+    .scriptName(`${program} keygen`)
+    .usage('$0 DIR [--name NAME]\n\nWrites a CURVE key pair: DIR/NAME.key (both keys, mode 0600; keep it secret) and DIR/NAME.pub (the public key, to hand out and append to allow-lists).')
+    .option('name', { type: 'string', default: program.replace(/^test/, ''), describe: 'file name (and allow-list comment) of the key' })
+    .demandCommand(1, 1, 'keygen needs the directory to write to', 'keygen takes one directory')
+    .strict()
+    .help()
+    .fail((message, error) => fail(message || formatError(error, verbose)))
+    .parseSync();
+  try {
+    const made = await generateKeyFiles(String(argv._[0]), argv.name);
+    process.stdout.write(`wrote ${made.secretFile} (secret) and ${made.publicFile}\npublic key: ${made.publicKey}\n`);
+  } catch (error) {
+    process.stderr.write(`${program}: ${formatError(error, verbose)}\n`);
+    process.exitCode = EXIT.usage;
+  }
+}
 
 /** The option table as a Markdown table, for docs/cli.md. */
 export function renderOptions(spec: Pick<CliSpec<unknown>, 'program' | 'usage' | 'summary' | 'options' | 'envPrefix'>): string {

@@ -42,7 +42,7 @@ export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
   ready: object({ worker: string, host: string, pid: nonNegativeInteger, slots: positiveInteger, weight: finiteNumber }),
   queued: object({ jobs: array(jobRef, { min: 1 }) }),
   result: object({ results: array(jobResult, { min: 1 }) }),
-  ok: object({ broker: string, heartbeat: nonNegativeInteger }),
+  ok: object({ broker: string, heartbeat: nonNegativeInteger, window: optional(positiveInteger) }),
   job: object({
     jobs: array(object({ id: nonNegativeInteger, cmd: string, attempt: positiveInteger, timeout: nonNegativeInteger, idleTimeout: nonNegativeInteger }), { min: 1 }),
   }),

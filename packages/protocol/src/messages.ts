@@ -86,7 +86,8 @@ export type Message =
   | { type: 'queued'; jobs: JobRef[] }
   | { type: 'result'; results: JobResult[] }
   // broker -> worker, broker -> client
-  | { type: 'ok'; broker: string; heartbeat: number }
+  // (window, to clients: the most commands the broker holds for one client at a time)
+  | { type: 'ok'; broker: string; heartbeat: number; window?: number }
   | { type: 'job'; jobs: JobSpec[] }
   // client -> broker
   | { type: 'hello'; client: string }

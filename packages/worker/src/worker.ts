@@ -13,6 +13,11 @@ import {
 } from '@testcloud/protocol';
 import { ExecaExecutor } from './execa-executor.js';
 import type { ExecOutcome, Executor } from './executor.js';
+import { workerStateOf } from './load-controller.js';
+import { LoadGuard } from './load-guard.js';
+import type { HostOptions } from './load-options.js';
+import { ProcLoadSource } from './load-readings.js';
+import { niceCommand } from './process-group.js';
 
 export interface WorkerOptions {
   /** The broker's worker endpoint, e.g. tcp://127.0.0.1:2225. */
@@ -32,6 +37,10 @@ export interface WorkerOptions {
   /** Heartbeat interval until the broker announces its own (ms) and missed beats tolerated. */
   heartbeat?: number;
   liveness?: number;
+  /** CURVE: our key pair and the broker's public key. */
+  curve?: { publicKey: string; secretKey: string; serverKey: string };
+  /** Load limits, memory guard, niceness and recycling (see load-options.ts); none by default. */
+  host?: Partial<HostOptions>;
   logger?: Logger;
 }
 
@@ -61,6 +70,14 @@ export class Worker {
   private pendingQueued: JobRef[] = [];
   private flushScheduled = false;
   private stopping = false;
+  private readonly guard: LoadGuard;
+  /** Why the worker is draining (taking no new job, leaving once the running ones end), if it is. */
+  private draining: string | undefined;
+  private accepted = 0;
+  private recycleTimer: NodeJS.Timeout | undefined;
+  private leave!: (reason: string) => void;
+  /** Resolves, with the reason, once the worker has left its broker (drained, recycled or stopped). */
+  readonly finished = new Promise<string>((resolve) => (this.leave = resolve));
   completed = 0;
 
   constructor(private readonly options: WorkerOptions) {
@@ -79,6 +96,15 @@ export class Worker {
       ...(options.heartbeat !== undefined ? { heartbeatInterval: options.heartbeat } : {}),
       ...(options.liveness !== undefined ? { liveness: options.liveness } : {}),
       ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
+      ...(options.curve !== undefined ? { curve: options.curve } : {}),
+    });
+    this.guard = new LoadGuard({
+      source: options.host?.source ?? new ProcLoadSource(),
+      limits: options.host?.limits ?? {},
+      interval: options.host?.loadInterval ?? 1000,
+      logger: this.log,
+      kill: (id) => this.running.get(id)?.controller.abort(),
+      onChange: () => this.beat(),
     });
   }
 
@@ -87,16 +113,47 @@ export class Worker {
   }
 
   start(): void {
+    void this.guard.start();
     this.link.start();
+    const maxRunningTime = this.options.host?.maxRunningTime;
+    if (maxRunningTime !== undefined) {
+      this.recycleTimer = setTimeout(() => this.drain(`recycling after running ${maxRunningTime / 1000}s (--max-running-time)`), maxRunningTime);
+      this.recycleTimer.unref();
+    }
+  }
+
+  /**
+   * Takes no new job (the broker hears "draining, 0 slots offered" at once), lets the running
+   * ones finish and report, then says BYE. `finished` resolves when it has left.
+   */
+  drain(reason: string): void {
+    if (this.draining !== undefined || this.stopping) return;
+    this.draining = reason;
+    this.log.info(`draining (${reason}): ${this.running.size} job(s) to finish, no new ones`);
+    this.beat();
+    this.leaveIfDrained();
+  }
+
+  /** Cancels the running jobs and hands them back to the broker to run elsewhere, then leaves. */
+  async abandon(reason: string): Promise<void> {
+    const jobs = [...this.running.values()].filter((j) => j.session === this.session).map((j) => ({ id: j.spec.id, attempt: j.spec.attempt }));
+    if (jobs.length > 0 && !this.stopping) {
+      this.log.info(`handing ${jobs.length} running job(s) back to the broker: ${reason}`);
+      this.link.send({ type: 'requeue', jobs, reason });
+    }
+    await this.stop(reason);
   }
 
   /** Leaves the broker (which requeues anything still running here) and closes the link. */
   async stop(reason = 'worker shutting down'): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.guard.stop();
+    clearTimeout(this.recycleTimer);
     for (const job of this.running.values()) job.controller.abort();
     await this.link.close(reason);
     await this.executor.close?.();
+    this.leave(reason);
   }
 
   /** The greeting of every session: whatever still runs belongs to a session that is over. */
@@ -108,15 +165,41 @@ export class Worker {
     return { type: 'ready', worker: this.name, host: hostname(), pid: process.pid, slots: this.options.slots, weight: this.options.weight ?? 1 };
   }
 
+  /**
+   * State, usable slots and readings. Slots are withheld (0 offered) while draining or while a
+   * load limit bites, and --max-jobs caps them at what the worker may still take.
+   */
   private heartbeat(): MessageOfType<'heartbeat'> {
-    const state = this.running.size === 0 ? 'idle' : this.running.size >= this.options.slots ? 'saturated' : 'busy';
-    return { type: 'heartbeat', state, offered: this.options.slots };
+    const { slots } = this.options;
+    const admit = this.guard.admitting;
+    const state = workerStateOf({ draining: this.draining !== undefined, paused: this.guard.pausedCount, admit, running: this.running.size, slots });
+    const maxJobs = this.options.host?.maxJobs;
+    const allowed = maxJobs === undefined ? slots : Math.min(slots, this.running.size + maxJobs - this.accepted);
+    const offered = this.draining !== undefined || !admit ? 0 : Math.max(0, allowed);
+    const load = this.guard.report();
+    return { type: 'heartbeat', state, offered, ...(load ? { load } : {}) };
+  }
+
+  /** Tells the broker our state now rather than at the next heartbeat. */
+  private beat(): void {
+    if (!this.stopping) this.link.send(this.heartbeat());
+  }
+
+  /** Jobs the worker will not run (draining, or limits bite): the broker sends them elsewhere. */
+  private handBack(jobs: JobRef[], reason: string): void {
+    this.link.send({ type: 'requeue', jobs, reason });
+  }
+
+  private leaveIfDrained(): void {
+    if (this.draining !== undefined && this.running.size === 0 && !this.flushScheduled) void this.stop(this.draining);
   }
 
   private onSession(session: Session): void {
     this.log.info(
       `connected to broker at ${this.options.broker} (${session.newBroker ? 'broker ' : 'session with '}${session.broker}) with ${this.options.slots} slot(s) as ${this.name}`,
     );
+    // READY cannot say "withheld" or "draining": the first heartbeat follows it at once.
+    this.beat();
   }
 
   private onMessage(message: Message): void {
@@ -150,13 +233,23 @@ export class Worker {
 
   private startJob(spec: JobSpec): void {
     if (this.running.has(spec.id) || this.stopping) return;
+    // Sent before the broker heard that we withdrew our slots: back unrun (no QUEUED, so not a loss).
+    if (this.draining !== undefined || !this.guard.admitting) {
+      this.handBack([{ id: spec.id, attempt: spec.attempt }], this.draining !== undefined ? `draining: ${this.draining}` : `withholding slots: ${this.guard.withheldBecause}`);
+      return;
+    }
     const job: RunningJob = { spec, controller: new AbortController(), session: this.session };
     this.running.set(spec.id, job);
+    this.guard.track(spec.id);
     this.pendingQueued.push({ id: spec.id, attempt: spec.attempt });
     this.scheduleFlush();
+    const maxJobs = this.options.host?.maxJobs;
+    if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling after ${maxJobs} job(s) (--max-jobs)`);
+    const nice = this.options.host?.niceIncrement;
     this.executor
       .run({
-        cmd: spec.cmd,
+        cmd: nice ? niceCommand(spec.cmd, nice) : spec.cmd,
+        onSpawn: (pid) => this.guard.spawned(spec.id, pid),
         cwd: this.options.cwd ?? process.cwd(),
         maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
         signal: job.controller.signal,
@@ -176,9 +269,17 @@ export class Worker {
       }))
       .then((outcome) => {
         if (this.running.get(spec.id) === job) this.running.delete(spec.id);
-        if (this.stopping || job.session !== this.session) return;
+        const { paused, killedFor } = this.guard.release(spec.id);
+        if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
+        if (killedFor !== undefined) {
+          // Killed for the host's sake: another worker runs it; no RESULT, so it is printed once.
+          this.handBack([{ id: spec.id, attempt: spec.attempt }], killedFor);
+          return this.leaveIfDrained();
+        }
         this.completed++;
-        this.pendingResults.push(toResult(spec, outcome, this.name));
+        const result = toResult(spec, outcome, this.name);
+        if (paused > 0) result.paused = paused;
+        this.pendingResults.push(result);
         this.scheduleFlush();
       });
   }
@@ -197,6 +298,7 @@ export class Worker {
         this.link.send({ type: 'result', results: this.pendingResults });
         this.pendingResults = [];
       }
+      this.leaveIfDrained();
     });
   }
 }
