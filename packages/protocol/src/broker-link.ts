@@ -32,6 +32,8 @@ export interface BrokerLinkOptions {
   onSession(session: Session): void;
   /** The link is down (silence, a dropped connection, or the broker said goodbye). */
   onLost?(reason: string): void;
+  /** The broker refused our security handshake (wrong keys, or CURVE on one side only). */
+  onHandshakeError?(reason: string): void;
   /** Heartbeat interval until the broker announces its own in OK, ms. */
   heartbeatInterval?: number;
   /** Missed heartbeats before the broker counts as gone. */
@@ -142,6 +144,7 @@ export class BrokerLink {
           ? 'one side uses CURVE keys and the other does not'
           : (event.error?.message ?? 'the security handshake failed');
       this.log.limited('handshake', `the broker at ${this.options.endpoint} refused the security handshake: ${this.handshakeError}`);
+      this.options.onHandshakeError?.(this.handshakeError);
     };
     socket.events.on('handshake:error:auth', onHandshakeError);
     socket.events.on('handshake:error:protocol', onHandshakeError);
