@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 
@@ -15,6 +17,7 @@ export interface Exit {
 /** A child process whose output is captured, with waits that fail loudly, killed at test end. */
 export class Proc {
   private out = '';
+  private outBytes: Buffer[] = [];
   private err = '';
   private listeners = new Set<() => void>();
   readonly exited: Promise<Exit>;
@@ -24,11 +27,16 @@ export class Proc {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
-    child.stdout?.setEncoding('utf8');
+    // stdout is kept as bytes too: a command's non-UTF-8 output is printed byte for byte.
+    const stdoutText = new StringDecoder('utf8');
     child.stderr?.setEncoding('utf8');
-    child.stdout?.on('data', (chunk: string) => {
-      this.out += chunk;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      this.outBytes.push(chunk);
+      this.out += stdoutText.write(chunk);
       this.notify();
+    });
+    child.stdout?.on('end', () => {
+      this.out += stdoutText.end();
     });
     child.stderr?.on('data', (chunk: string) => {
       this.err += chunk;
@@ -49,6 +57,11 @@ export class Proc {
 
   get stdout(): string {
     return this.out;
+  }
+
+  /** stdout as the raw bytes the process wrote. */
+  get stdoutBytes(): Buffer {
+    return Buffer.concat(this.outBytes);
   }
 
   get stderr(): string {
@@ -189,8 +202,14 @@ export function printedHash(stdout: string): string {
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // kill(pid, 0) also succeeds for a zombie that its parent has not reaped yet.
+  if (process.platform !== 'linux') return true;
+  try {
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false; // gone between the two checks
   }
 }

@@ -31,6 +31,8 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
     .usage(`${spec.usage}\n\n${spec.summary}`)
     .options(spec.options)
     .env(spec.envPrefix)
+    // A flag given twice takes the last value, as in most CLIs, instead of becoming an array.
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
     .help()
     .alias('help', 'h')
