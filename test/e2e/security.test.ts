@@ -78,7 +78,8 @@ describe('CURVE between client, broker and worker', () => {
   const refusedClients: Array<[string, () => string[], RegExp]> = [
     ['an unlisted client key', () => as('stranger'), /security handshake failed \(Authentication failure\)/],
     ['a worker key used by a client', () => as('build-worker'), /security handshake failed \(Authentication failure\)/],
-    ['no key at all', () => [], /one side uses CURVE keys and the other does not/],
+    // Depending on timing ZeroMQ reports a mechanism mismatch or just a dropped connection.
+    ['no key at all', () => [], /security handshake failed \((one side uses CURVE keys and the other does not|Broken pipe|Connection reset by peer)\)/],
     ['a wrong broker key', () => ['--key', key('ci-client'), '--broker-key', pub('stranger')], /security handshake failed/],
   ];
   for (const [what, flags, reason] of refusedClients) {

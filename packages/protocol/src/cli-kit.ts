@@ -3,7 +3,9 @@
  * come from one source), strict parsing, env defaults, and the exit-code contract:
  * 0 success, 1 work failed, 2 usage or connection error, 130 interrupted.
  */
+import { createRequire } from 'node:module';
 import type { Options } from 'yargs';
+import type yargsType from 'yargs';
 import { formatError } from './format-error.js';
 
 export type OptionTable = Record<string, Options & { describe: string }>;
@@ -19,10 +21,19 @@ export interface CliSpec<A> {
   main(argv: A): Promise<number>;
 }
 
+/**
+ * yargs through require: its ESM build wraps --help text with a naive splitter that breaks
+ * words in the middle ("r / ound-robin"); the CommonJS build wraps at word boundaries.
+ */
+function loadYargs(): { yargs: typeof yargsType; hideBin: (argv: string[]) => string[] } {
+  const require = createRequire(import.meta.url);
+  return { yargs: require('yargs') as typeof yargsType, hideBin: (require('yargs/helpers') as { hideBin: (argv: string[]) => string[] }).hideBin };
+}
+
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
-  const [{ default: yargs }, { hideBin }] = await Promise.all([import('yargs'), import('yargs/helpers')]);
+  const { yargs, hideBin } = loadYargs();
   const args = hideBin(process.argv);
   const verbose = args.includes('--verbose') || args.includes('-v');
   if (args[0] === 'keygen') return keygen(spec.program, args.slice(1), verbose);
@@ -45,6 +56,11 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
   for (const [command, description] of spec.examples) parser = parser.example(command, description);
   parser = parser.epilog(`Keys for CURVE: '${spec.program} keygen DIR [--name NAME]' writes DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub.`);
   const argv = parser.parseSync() as unknown as A;
+  // A repeated flag takes its last value, except an array option, which gathers every one.
+  for (const [name, option] of Object.entries(spec.options)) {
+    const values = option.array ? repeatedValues(args, name, option.alias as string | undefined) : undefined;
+    if (values !== undefined) (argv as Record<string, unknown>)[name] = (argv as Record<string, unknown>)[camelCase(name)] = values;
+  }
   try {
     process.exitCode = await spec.main(argv);
   } catch (error) {
@@ -55,9 +71,31 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
 
 export const VERSION = '0.1.0';
 
+/** Every value given to `--name` (or `-alias`) in `args`, as `--name V`, `--name V W` or `--name=V`; undefined when absent. */
+function repeatedValues(args: readonly string[], name: string, alias: string | undefined): string[] | undefined {
+  const flags = new Set([`--${name}`, ...(alias !== undefined ? [`-${alias}`] : [])]);
+  let values: string[] | undefined;
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
+    const arg = args[i]!;
+    const equals = arg.indexOf('=');
+    if (equals > 0 && flags.has(arg.slice(0, equals))) {
+      (values ??= []).push(arg.slice(equals + 1));
+    } else if (flags.has(arg)) {
+      values ??= [];
+      while (i + 1 < args.length && !args[i + 1]!.startsWith('-')) values.push(args[++i]!);
+    }
+  }
+  return values;
+}
+
+function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
 /** `testbroker keygen DIR --name NAME` (the same in all three binaries). */
 async function keygen(program: string, args: string[], verbose: boolean): Promise<void> {
-  const [{ default: yargs }, { generateKeyFiles }] = await Promise.all([import('yargs'), import('./keys.js')]);
+  const { yargs } = loadYargs();
+  const { generateKeyFiles } = await import('./keys.js');
   const fail = (message: string) => {
     process.stderr.write(`${program}: ${message}\nRun '${program} keygen --help' for usage.\n`);
     process.exit(EXIT.usage);

@@ -4,7 +4,7 @@
  *
  *   frame 0  signature+version   5 bytes: "TCLD" (0x54 0x43 0x4c 0x44) then 0x01
  *   frame 1  message type        ASCII, upper case: READY, OK, JOB, QUEUED, RESULT, HELLO,
- *                                SUBMIT, ERROR, HEARTBEAT, BYE
+ *                                SUBMIT, ERROR, REQUEUE, CANCEL, HEARTBEAT, BYE
  *   frame 2  body                UTF-8 JSON object with the message's fields (no "type" key)
  *
  * decode() checks frames in that order and throws a ProtocolError whose code says which check

@@ -1,7 +1,8 @@
-import type { JobResult, MessageOfType, MessageType } from './messages.js';
+import { ProtocolError } from './errors.js';
+import type { JobEnv, JobResult, MessageOfType, MessageType } from './messages.js';
 import {
   array,
-  finiteNumber,
+  nonNegativeNumber,
   integer,
   literal,
   nonNegativeInteger,
@@ -14,6 +15,23 @@ import {
 } from './schema.js';
 
 const encoding = literal('utf8', 'base64');
+
+/**
+ * A job's environment: a JSON object of strings. Names may not hold "=" or NUL, values not NUL
+ * (neither can reach execve). The copy has no prototype, so a "__proto__" key stays a plain key.
+ */
+const jobEnv: Parser<JobEnv> = (v, path) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolError('TESTCLOUD_PROTOCOL_INVALID', `${path}: expected an object of strings`);
+  const out: JobEnv = Object.create(null) as JobEnv;
+  for (const [name, value] of Object.entries(v)) {
+    if (name === '' || /[=\0]/.test(name)) throw new ProtocolError('TESTCLOUD_PROTOCOL_INVALID', `${path}: ${JSON.stringify(name)} is not a variable name`);
+    const text = string(value, `${path}.${name}`);
+    if (text.includes('\0')) throw new ProtocolError('TESTCLOUD_PROTOCOL_INVALID', `${path}.${name}: a value may not contain NUL`);
+    out[name] = text;
+  }
+  return out;
+};
+
 const jobRef = object({ id: nonNegativeInteger, attempt: positiveInteger, worker: optional(string) });
 
 const jobResult: Parser<JobResult> = object({
@@ -28,23 +46,34 @@ const jobResult: Parser<JobResult> = object({
   stderrEncoding: encoding,
   stdoutTruncated: nonNegativeInteger,
   stderrTruncated: nonNegativeInteger,
-  duration: finiteNumber,
+  duration: nonNegativeNumber,
   worker: string,
   error: nullable(string),
   stopped: nullable(literal('timeout', 'idle-timeout', 'cancelled', 'lost')),
-  paused: optional(finiteNumber),
+  paused: optional(nonNegativeNumber),
 });
 
 type Body<T extends MessageType> = Omit<MessageOfType<T>, 'type'>;
 
 /** One parser per message type: the validation half of the codec. */
 export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
-  ready: object({ worker: string, host: string, pid: nonNegativeInteger, slots: positiveInteger, weight: finiteNumber }),
+  ready: object({ worker: string, host: string, pid: nonNegativeInteger, slots: positiveInteger, weight: nonNegativeNumber }),
   queued: object({ jobs: array(jobRef, { min: 1 }) }),
   result: object({ results: array(jobResult, { min: 1 }) }),
   ok: object({ broker: string, heartbeat: nonNegativeInteger, window: optional(positiveInteger) }),
   job: object({
-    jobs: array(object({ id: nonNegativeInteger, cmd: string, attempt: positiveInteger, timeout: nonNegativeInteger, idleTimeout: nonNegativeInteger }), { min: 1 }),
+    jobs: array(
+      object({
+        id: nonNegativeInteger,
+        cmd: string,
+        attempt: positiveInteger,
+        timeout: nonNegativeInteger,
+        idleTimeout: nonNegativeInteger,
+        env: optional(jobEnv),
+        cwd: optional(string),
+      }),
+      { min: 1 },
+    ),
   }),
   hello: object({ client: string }),
   submit: object({
@@ -55,6 +84,9 @@ export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
         timeout: optional(nonNegativeInteger),
         idleTimeout: optional(nonNegativeInteger),
         retries: optional(nonNegativeInteger),
+        priority: optional(integer),
+        env: optional(jobEnv),
+        cwd: optional(string),
       }),
       { min: 1 },
     ),
@@ -66,7 +98,7 @@ export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
     broker: optional(string),
     state: optional(literal('idle', 'busy', 'saturated', 'paused', 'withheld', 'draining')),
     offered: optional(nonNegativeInteger),
-    load: optional(object({ load: finiteNumber, cpu: finiteNumber, freeMem: finiteNumber })),
+    load: optional(object({ load: nonNegativeNumber, cpu: nonNegativeNumber, freeMem: nonNegativeNumber })),
   }),
   bye: object({ reason: string }),
 };

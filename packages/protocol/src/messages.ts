@@ -18,7 +18,17 @@ export interface JobSpec {
   timeout: number;
   /** Limit in ms on silence (no stdout or stderr) (0 = none). */
   idleTimeout: number;
+  /** Variables set for this command on top of the worker's environment (absent = none). */
+  env?: JobEnv;
+  /**
+   * Directory to run in, relative to the worker's --cwd (absent = the worker's --cwd). The
+   * worker refuses an absolute path or one that leads outside its --cwd.
+   */
+  cwd?: string;
 }
+
+/** Environment variables carried with a job: names without "=" or NUL, values without NUL. */
+export type JobEnv = Record<string, string>;
 
 /** Why a command was stopped by the worker rather than ending by itself. */
 export type Stopped = 'timeout' | 'idle-timeout' | 'cancelled' | 'lost' | null;
@@ -31,6 +41,14 @@ export interface SubmittedCommand {
   idleTimeout?: number;
   /** Times the broker re-runs the command after it fails (non-zero exit or timeout). */
   retries?: number;
+  /**
+   * Among this client's queued commands, higher runs first; equal priorities keep submission
+   * order; absent means 0. Retried and requeued commands go before others of their priority.
+   */
+  priority?: number;
+  /** Carried into the JOB unchanged: see JobSpec. */
+  env?: JobEnv;
+  cwd?: string;
 }
 
 export interface JobRef {

@@ -22,7 +22,7 @@ export const nonNegativeInteger: Parser<number> = (v, path) =>
 export const positiveInteger: Parser<number> = (v, path) =>
   Number.isSafeInteger(v) && (v as number) > 0 ? (v as number) : invalid(path, 'an integer > 0', v);
 
-export const finiteNumber: Parser<number> = (v, path) =>
+export const nonNegativeNumber: Parser<number> = (v, path) =>
   typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : invalid(path, 'a number >= 0', v);
 
 export function literal<const L extends string>(...allowed: L[]): Parser<L> {

@@ -1,6 +1,6 @@
 import { TestcloudError } from '@testcloud/protocol';
 
-export type WorkerErrorCode = 'TESTCLOUD_WORKER_BAD_OPTION' | 'TESTCLOUD_BROKER_UNREACHABLE';
+export type WorkerErrorCode = 'TESTCLOUD_WORKER_BAD_OPTION';
 
 export class WorkerError extends TestcloudError {
   declare readonly code: WorkerErrorCode;
