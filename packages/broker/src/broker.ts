@@ -9,6 +9,7 @@ import {
   type JobResult,
   type JobSpec,
   type KeyPair,
+  type LoadReport,
   type Logger,
   type Message,
   type ProtocolError,
@@ -74,7 +75,7 @@ export class Broker {
   private readonly log: Logger;
   private readonly clients = new Map<string, ClientRecord>();
   private readonly workers = new WorkerPool();
-  private readonly queue = new FairQueue<ClientRecord, BrokerJob>();
+  private readonly queue = new FairQueue<ClientRecord, BrokerJob>((job) => job.priority);
   private nextKey = 0;
   private dispatchScheduled = false;
   private clientSocket: Router | undefined;
@@ -192,14 +193,14 @@ export class Broker {
     switch (message.type) {
       case 'hello': {
         const client = this.clientFor(peer, now);
-        client.name = message.client;
+        client.name = printable(message.client);
         this.clientChannel!.send(peer, { type: 'ok', broker: this.id, heartbeat: this.heartbeat, window: this.maxQueued });
         return;
       }
       case 'submit': {
         const client = this.clientFor(peer, now);
         const refused: number[] = [];
-        for (const { id, cmd, timeout = 0, idleTimeout = 0, retries = 0 } of message.jobs) {
+        for (const { id, cmd, timeout = 0, idleTimeout = 0, retries = 0, priority = 0, env, cwd } of message.jobs) {
           if (client.jobs.has(id)) continue; // resubmitted while we still hold it
           if (client.jobs.size >= this.maxQueued) {
             refused.push(id);
@@ -212,6 +213,9 @@ export class Broker {
             cmd,
             timeout,
             idleTimeout,
+            priority,
+            ...(env !== undefined ? { env } : {}),
+            ...(cwd !== undefined ? { cwd } : {}),
             attempt: 0,
             retriesLeft: retries,
             lost: 0,
@@ -242,7 +246,7 @@ export class Broker {
         return;
       case 'bye': {
         const client = this.clients.get(peer.toString('hex'));
-        if (client) this.removeClient(client, `said goodbye: ${message.reason}`);
+        if (client) this.removeClient(client, `said goodbye: ${printable(message.reason)}`);
         return;
       }
       case 'ready':
@@ -314,10 +318,10 @@ export class Broker {
         this.onHeartbeat(worker!, message);
         return;
       case 'bye':
-        if (worker) this.removeWorker(worker, message.reason || 'said goodbye');
+        if (worker) this.removeWorker(worker, printable(message.reason) || 'said goodbye');
         return;
       case 'requeue':
-        this.onRequeue(worker!, message.jobs, message.reason);
+        this.onRequeue(worker!, message.jobs, printable(message.reason));
         return;
       case 'hello':
       case 'submit':
@@ -340,8 +344,8 @@ export class Broker {
     const worker: WorkerRecord = known ?? {
       peer,
       key,
-      name: ready.worker,
-      host: ready.host,
+      name: printable(ready.worker),
+      host: printable(ready.host),
       pid: ready.pid,
       slots,
       offered: slots,
@@ -351,7 +355,7 @@ export class Broker {
       running: new Map(),
       lastSeen: Date.now(),
     };
-    Object.assign(worker, { name: ready.worker, host: ready.host, pid: ready.pid, slots, offered: slots, weight: ready.weight > 0 ? ready.weight : 1 });
+    Object.assign(worker, { name: printable(ready.worker), host: printable(ready.host), pid: ready.pid, slots, offered: slots, weight: ready.weight > 0 ? ready.weight : 1 });
     if (!known) {
       this.workers.add(worker);
       this.log.info(`worker ${worker.name} joined with ${plural(worker.slots, 'slot')} (${plural(this.workers.size, 'worker')}, ${plural(this.workers.totalSlots(), 'slot')} in all)`);
@@ -373,7 +377,8 @@ export class Broker {
     if (beat.load !== undefined) worker.load = beat.load;
     const after = workerState(worker);
     if (after !== before && (after === 'withheld' || after === 'paused' || after === 'draining' || before === 'withheld' || before === 'paused' || before === 'draining')) {
-      this.log.info(`worker ${worker.name} is ${after} (offers ${worker.offered} of ${plural(worker.slots, 'slot')})`);
+      const load = worker.load ? `; load ${worker.load.load}, cpu ${worker.load.cpu}%, ${worker.load.freeMem} MiB free` : '';
+      this.log.info(`worker ${worker.name} is ${after} (offers ${worker.offered} of ${plural(worker.slots, 'slot')}${load})`);
     }
     this.scheduleDispatch();
   }
@@ -420,6 +425,15 @@ export class Broker {
       const job = worker.running.get(ref.id);
       if (!job || job.attempt !== ref.attempt) continue;
       worker.running.delete(ref.id);
+      if (!job.acked) {
+        // Handed back unstarted (it arrived after the worker withdrew its slots): not a loss.
+        job.worker = null;
+        if (job.client.jobs.get(job.id) !== job) continue;
+        this.stats.requeued++;
+        this.queue.unshift(job.client, job);
+        requeued++;
+        continue;
+      }
       if (this.lose(job, `handed back by ${worker.name}: ${reason}`)) requeued++;
     }
     if (requeued > 0) this.log.info(`worker ${worker.name} handed back ${plural(requeued, 'job')}: ${reason}`);
@@ -495,7 +509,15 @@ export class Broker {
       worker.running.set(job.key, job);
       let batch = batches.get(worker);
       if (!batch) batches.set(worker, (batch = []));
-      batch.push({ id: job.key, cmd: job.cmd, attempt: job.attempt, timeout: job.timeout, idleTimeout: job.idleTimeout });
+      batch.push({
+        id: job.key,
+        cmd: job.cmd,
+        attempt: job.attempt,
+        timeout: job.timeout,
+        idleTimeout: job.idleTimeout,
+        ...(job.env !== undefined ? { env: job.env } : {}),
+        ...(job.cwd !== undefined ? { cwd: job.cwd } : {}),
+      });
     }
     for (const [worker, jobs] of batches) {
       this.stats.dispatched += jobs.length;
@@ -548,8 +570,16 @@ export class Broker {
   }
 
   /** A snapshot of each worker's state, for logs and a later status view. */
-  workerStates(): Array<{ name: string; state: string; running: number; slots: number }> {
-    return [...this.workers.values()].map((w) => ({ name: w.name, state: workerState(w), running: w.running.size, slots: w.slots }));
+  workerStates(): Array<{ name: string; state: string; running: number; slots: number; offered: number; weight: number; load: LoadReport | undefined }> {
+    return [...this.workers.values()].map((w) => ({
+      name: w.name,
+      state: workerState(w),
+      running: w.running.size,
+      slots: w.slots,
+      offered: w.offered,
+      weight: w.weight,
+      load: w.load,
+    }));
   }
 }
 
@@ -590,6 +620,15 @@ async function bind(socket: Router, endpoint: string): Promise<string> {
     throw new BrokerError('TESTCLOUD_BIND_FAILED', `cannot listen on ${endpoint}: ${reason}`, { cause });
   }
   return socket.lastEndpoint ?? endpoint;
+}
+
+/**
+ * A peer-chosen string (a name, a reason) made safe for one log line: control characters and
+ * line separators escaped, so no peer can forge or split log lines, and at most 200 characters.
+ */
+function printable(text: string): string {
+  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
 }
 
 function plural(n: number, word: string): string {

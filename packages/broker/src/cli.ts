@@ -21,6 +21,11 @@ async function main(args: BrokerArgs): Promise<number> {
   for (const [flag, value] of [['--liveness', args.liveness], ['--max-lost', args.maxLost]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `${flag} must be a whole number >= 1, got ${value}`);
   }
+  // 0 would expire every peer at once; past 2^31-1 ms Node's timers fire at once instead.
+  for (const [flag, text] of [['--heartbeat', args.heartbeat], ['--ack-timeout', args.ackTimeout]] as const) {
+    const ms = parseDuration(text);
+    if (ms < 1 || ms > 2 ** 31 - 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `${flag} must be between 1ms and 596h, got ${text}`);
+  }
   const log = createLogger('testbroker');
   const broker = new Broker({
     clientEndpoint: args.clients,

@@ -1,14 +1,17 @@
-import { Deque } from './deque.js';
+import { PriorityDeque } from './priority-deque.js';
 
 /**
- * Pending jobs, one FIFO per owner (client), taken round-robin across owners so that a client
- * with a long backlog cannot starve one that arrives later.
+ * Pending jobs, one queue per owner (client), taken round-robin across owners so that a client
+ * with a long backlog cannot starve one that arrives later. Within an owner's queue, items of
+ * higher `priorityOf` go first and equal ones keep their order (FIFO when all are 0).
  */
 export class FairQueue<Owner, Item> {
-  private readonly queues = new Map<Owner, Deque<Item>>();
+  private readonly queues = new Map<Owner, PriorityDeque<Item>>();
   private ring: Owner[] = [];
   private cursor = 0;
   private total = 0;
+
+  constructor(private readonly priorityOf: (item: Item) => number = () => 0) {}
 
   get size(): number {
     return this.total;
@@ -23,7 +26,7 @@ export class FairQueue<Owner, Item> {
     this.total++;
   }
 
-  /** Puts an item back at the front of its owner's queue (a job coming back from a worker). */
+  /** Puts an item back at the front of its owner's queue, among its priority (a job coming back from a worker). */
   unshift(owner: Owner, item: Item): void {
     this.queueOf(owner).unshift(item);
     this.total++;
@@ -57,10 +60,10 @@ export class FairQueue<Owner, Item> {
     return items;
   }
 
-  private queueOf(owner: Owner): Deque<Item> {
+  private queueOf(owner: Owner): PriorityDeque<Item> {
     let queue = this.queues.get(owner);
     if (!queue) {
-      queue = new Deque<Item>();
+      queue = new PriorityDeque<Item>(this.priorityOf);
       this.queues.set(owner, queue);
       this.ring.push(owner);
     }

@@ -1,5 +1,5 @@
 /** What the broker remembers about each peer and each job it has accepted. */
-import type { LoadReport, WorkerState } from '@testcloud/protocol';
+import type { JobEnv, LoadReport, WorkerState } from '@testcloud/protocol';
 
 export interface ClientRecord {
   readonly peer: Buffer;
@@ -38,6 +38,11 @@ export interface BrokerJob {
   readonly cmd: string;
   readonly timeout: number;
   readonly idleTimeout: number;
+  /** Higher runs first among its client's queued jobs (0 = default). */
+  readonly priority: number;
+  /** Carried to the worker in JOB: variables to set, and a directory under the worker's --cwd. */
+  readonly env?: JobEnv;
+  readonly cwd?: string;
   /** Dispatches so far; the worker echoes it so late answers of an earlier one are told apart. */
   attempt: number;
   /** Re-runs still allowed after a failure. */

@@ -1,4 +1,5 @@
-export { runCommands, isFailure, type RunOptions, type RunSummary, type RunObserver } from './run.js';
+export { runCommands, isFailure, type RunOptions, type RunSummary, type RunObserver, type PlannedCommand } from './run.js';
+export { HaltPolicy } from './halt-policy.js';
 export { readCommands } from './command-reader.js';
 export { HumanReporter, formatDuration } from './human-reporter.js';
 export { startLocalPool, type LocalPool, type LocalPoolOptions } from './local-pool.js';

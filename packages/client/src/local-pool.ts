@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '@testcloud/protocol';
+import type { ExecutorKind } from '@testcloud/worker';
 
 export interface LocalPoolOptions {
   slots: number;
   cwd?: string;
   maxOutput?: number;
+  /** How the worker starts commands (default: fast). */
+  executor?: ExecutorKind;
   verbose?: boolean;
 }
 
@@ -18,7 +21,7 @@ export interface LocalPool {
  * inproc sockets, so the whole toolkit runs with nothing started by hand.
  */
 export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPool> {
-  const [{ Broker }, { Worker }] = await Promise.all([import('@testcloud/broker'), import('@testcloud/worker')]);
+  const [{ Broker }, { Worker, createExecutor }] = await Promise.all([import('@testcloud/broker'), import('@testcloud/worker')]);
   const tag = randomBytes(6).toString('hex');
   const quiet = !options.verbose;
   const broker = new Broker({
@@ -27,11 +30,13 @@ export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPo
     logger: createLogger('testbroker', { quiet }),
   });
   const endpoints = await broker.start();
+  const workerLog = createLogger('testworker', { quiet });
   const worker = new Worker({
     broker: endpoints.worker,
     slots: options.slots,
+    executor: await createExecutor(options.executor ?? 'fast', (reason) => workerLog.warn(reason)),
     name: `local:${process.pid}`,
-    logger: createLogger('testworker', { quiet }),
+    logger: workerLog,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.maxOutput !== undefined ? { maxOutput: options.maxOutput } : {}),
   });

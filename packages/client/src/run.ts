@@ -1,19 +1,33 @@
-import { BrokerLink, ResultHasher, type JobResult, type Message, type SubmittedCommand } from '@testcloud/protocol';
+import { BrokerLink, ResultHasher, type JobEnv, type JobResult, type Message, type SubmittedCommand } from '@testcloud/protocol';
 import { ClientError } from './errors.js';
+import type { HaltPolicy } from './halt-policy.js';
+import { isFailure } from './outcome.js';
 
 export interface RunObserver {
   connected?(endpoint: string): void;
   /** Called once stdin is exhausted, with the number of commands read. */
   counted?(total: number): void;
+  /** A worker confirmed it started a command (once per attempt). */
+  started?(id: number, worker: string | undefined): void;
   result?(result: JobResult): void;
   warning?(message: string): void;
+}
+
+/**
+ * A command with the id the caller gave it (ids must be 0, 1, 2… over the whole run, in input
+ * order, whatever the order of submission) and its priority at the broker (higher runs first).
+ */
+export interface PlannedCommand {
+  id: number;
+  cmd: string;
+  priority?: number;
 }
 
 export interface RunOptions {
   /** The broker's client endpoint. */
   broker: string;
-  /** Batches of commands, in input order. */
-  commands: AsyncIterable<string[]>;
+  /** Batches of commands, submitted in this order: plain strings are numbered 0, 1, 2… as read. */
+  commands: AsyncIterable<Array<string | PlannedCommand>>;
   /** Give up if the broker has not answered HELLO within this many ms. */
   connectTimeout?: number;
   /** Give up once the broker has been out of reach this long in the middle of a run (ms). */
@@ -24,6 +38,11 @@ export interface RunOptions {
   timeout?: number;
   idleTimeout?: number;
   retries?: number;
+  /** Variables set for every command, and its directory relative to the worker's --cwd. */
+  env?: JobEnv;
+  cwd?: string;
+  /** Stops the run early (cancelling what is queued or running) once it says so. */
+  halt?: HaltPolicy;
   maxMessageSize?: number;
   observer?: RunObserver;
   /** Name the broker logs for this client. */
@@ -35,21 +54,25 @@ export interface RunOptions {
 }
 
 export interface RunSummary {
+  /** Commands read (and submitted). */
   total: number;
   failed: number;
   /** The failed commands, in input order. */
   failedCommands: string[];
-  hash: string;
+  /** The result hash; null when the run was halted, since not every command has a result. */
+  hash: string | null;
   elapsed: number;
+  /** Why the run stopped early (--fail-fast, --max-failures), or null when it ran to the end. */
+  halted: string | null;
+  /** Commands read but cancelled or never started because the run halted, in input order. */
+  notRun: string[];
 }
 
 /** Most commands in one SUBMIT: keeps each message far below --max-message-size. */
 const SUBMIT_BATCH = 512;
 export const DEFAULT_BROKER_TIMEOUT = 60_000;
 
-export function isFailure(result: JobResult): boolean {
-  return result.exitcode !== 0 || result.stopped !== null;
-}
+export { isFailure };
 
 /**
  * Submits every command to the broker and resolves when each has exactly one result. If the
@@ -59,10 +82,11 @@ export function isFailure(result: JobResult): boolean {
 export async function runCommands(options: RunOptions): Promise<RunSummary> {
   const started = performance.now();
   let window = options.window ?? 10_000;
-  const pending = new Map<number, string>();
+  const pending = new Map<number, PlannedCommand>();
   const hasher = new ResultHasher();
   const failed = new Map<number, string>();
   let total = -1;
+  let halted: string | null = null;
   let roomWaiter: (() => void) | undefined;
   let finish!: () => void;
   let abort!: (error: unknown) => void;
@@ -74,9 +98,12 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
   let firstSession!: () => void;
   const connected = new Promise<void>((resolve) => (firstSession = resolve));
 
-  const toJob = (id: number, cmd: string): SubmittedCommand => ({
+  const toJob = ({ id, cmd, priority }: PlannedCommand): SubmittedCommand => ({
     id,
     cmd,
+    ...(priority ? { priority } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.timeout ? { timeout: options.timeout } : {}),
     ...(options.idleTimeout ? { idleTimeout: options.idleTimeout } : {}),
     ...(options.retries ? { retries: options.retries } : {}),
@@ -92,12 +119,17 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
     switch (message.type) {
       case 'result':
         for (const result of message.results) {
-          if (!pending.delete(result.id)) continue; // a late duplicate
+          if (halted !== null || !pending.delete(result.id)) continue; // a late duplicate, or after a halt
           hasher.add(result);
           if (isFailure(result)) failed.set(result.id, result.cmd);
           options.observer?.result?.(result);
+          const reason = options.halt?.afterResult(result);
+          if (reason !== undefined && (pending.size > 0 || total < 0)) {
+            halted = reason;
+            finish();
+          }
         }
-        if (pending.size < window && roomWaiter) {
+        if ((pending.size < window || halted !== null) && roomWaiter) {
           roomWaiter();
           roomWaiter = undefined;
         }
@@ -107,6 +139,8 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
         abort(new ClientError('TESTCLOUD_BROKER_REJECTED', `the broker refused: ${message.message}`));
         return;
       case 'queued':
+        for (const ref of message.jobs) if (pending.has(ref.id)) options.observer?.started?.(ref.id, ref.worker);
+        return;
       case 'heartbeat':
       case 'ok':
       case 'bye':
@@ -134,9 +168,13 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
       options.observer?.warning?.(
         `${session.newBroker ? 'the broker restarted' : 'reconnected to the broker'}: resubmitting ${pending.size} command(s) without a result`,
       );
-      submit([...pending].map(([id, cmd]) => toJob(id, cmd)));
+      submit([...pending.values()].map(toJob));
     },
     onLost: (reason) => options.observer?.warning?.(`lost the broker at ${options.broker}: ${reason}; reconnecting`),
+    // Keys the broker refuses now will not be accepted in a moment either: fail at once.
+    onHandshakeError: (reason) => {
+      if (link.broker === undefined) abort(handshakeRefused(options.broker, reason));
+    },
     ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
     ...(options.curve !== undefined ? { curve: options.curve } : {}),
   });
@@ -165,20 +203,24 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
         new ClientError(
           'TESTCLOUD_BROKER_UNREACHABLE',
           link.handshakeError !== undefined
-            ? `cannot connect to broker at ${options.broker}: the security handshake failed (${link.handshakeError}); check --broker-key and that our key is in its --authorized-clients`
+            ? handshakeRefused(options.broker, link.handshakeError).message
             : `cannot connect to broker at ${options.broker} after ${(options.connectTimeout ?? 5000) / 1000}s: is testbroker running there?`,
         ),
     );
 
+    let read = 0;
     void (async () => {
       let nextId = 0;
       for await (const lines of options.commands) {
-        const jobs = lines.map((cmd) => toJob(nextId++, cmd));
-        for (const job of jobs) pending.set(job.id, job.cmd);
-        submit(jobs);
-        while (pending.size >= window) await new Promise<void>((resolve) => (roomWaiter = resolve));
+        if (halted !== null) break;
+        const planned = lines.map((line) => (typeof line === 'string' ? { id: nextId++, cmd: line } : line));
+        for (const command of planned) pending.set(command.id, command);
+        read += planned.length;
+        submit(planned.map(toJob));
+        while (pending.size >= window && halted === null) await new Promise<void>((resolve) => (roomWaiter = resolve));
       }
-      total = nextId;
+      if (halted !== null) return;
+      total = read;
       options.observer?.counted?.(total);
       checkDone();
     })().catch(abort);
@@ -186,17 +228,28 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
     await done;
     const failedIds = [...failed.keys()].sort((a, b) => a - b);
     return {
-      total,
+      total: halted === null ? total : read,
       failed: failedIds.length,
       failedCommands: failedIds.map((id) => failed.get(id)!),
-      hash: hasher.digest(),
+      hash: halted === null ? hasher.digest() : null,
       elapsed: performance.now() - started,
+      halted,
+      notRun: halted === null ? [] : [...pending.values()].sort((a, b) => a.id - b.id).map((command) => command.cmd),
     };
   } finally {
     clearInterval(watchdog);
     options.signal?.removeEventListener('abort', onAbort);
-    await link.close(options.signal?.aborted ? 'client interrupted' : 'client done');
+    // After a halt, the goodbye is what cancels the rest: the broker drops our queued commands
+    // and stops the running ones on their workers.
+    await link.close(options.signal?.aborted ? 'client interrupted' : (halted ?? 'client done'));
   }
+}
+
+function handshakeRefused(endpoint: string, reason: string): ClientError {
+  return new ClientError(
+    'TESTCLOUD_BROKER_UNREACHABLE',
+    `cannot connect to broker at ${endpoint}: the security handshake failed (${reason}); a CURVE broker needs --key and --broker-key, and our public key in its --authorized-clients`,
+  );
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {

@@ -18,6 +18,7 @@ export class ExecaExecutor implements Executor {
     const started = performance.now();
     const child = execa('sh', ['-c', request.cmd], {
       cwd: request.cwd,
+      ...(request.env !== undefined ? { env: request.env } : {}),
       reject: false,
       buffer: false,
       stdin: 'ignore',

@@ -4,6 +4,8 @@ import type { Stopped } from '@testcloud/protocol';
 export interface ExecRequest {
   cmd: string;
   cwd: string;
+  /** Variables to set on top of the worker's own environment (absent = none). */
+  env?: Record<string, string>;
   /** Bytes kept per stream; the rest is counted and dropped. */
   maxOutput: number;
   /** Aborting kills the command's whole process group; the outcome says `stopped: 'cancelled'`. */

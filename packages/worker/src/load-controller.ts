@@ -75,21 +75,21 @@ export class LoadController {
   decide(readings: LoadReadings, jobs: readonly JobView[]): Decision {
     const h = this.hysteresis;
     const reasons: string[] = [];
-    const above = (name: LimitName, value: number, limit: number | undefined, show: (n: number) => string) => {
+    const above = (name: LimitName, label: string, value: number, limit: number | undefined, show: (n: number) => string) => {
       if (limit === undefined) return;
       if (value > limit) this.crossed.add(name);
       else if (value <= limit * (1 - h)) this.crossed.delete(name);
-      if (this.crossed.has(name)) reasons.push(`${show(value)} over --${name} ${show(limit)} (offers again at ${show(limit * (1 - h))})`);
+      if (this.crossed.has(name)) reasons.push(`${label} ${show(value)} over --${name} ${limit} (until ${show(limit * (1 - h))})`);
     };
     const below = (name: LimitName, limit: MemLimit | undefined) => {
       if (limit === undefined) return;
       const mib = memLimitMiB(limit, readings.totalMem);
       if (readings.freeMem < mib) this.crossed.add(name);
       else if (readings.freeMem >= mib * (1 + h)) this.crossed.delete(name);
-      if (this.crossed.has(name)) reasons.push(`${mebibytes(readings.freeMem)} free under --${name} ${mebibytes(mib)} (recovers at ${mebibytes(mib * (1 + h))})`);
+      if (this.crossed.has(name)) reasons.push(`free memory ${mebibytes(readings.freeMem)} under --${name} ${mebibytes(mib)} (until ${mebibytes(mib * (1 + h))})`);
     };
-    above('max-load', readings.load, this.limits.maxLoad, (n) => n.toFixed(2));
-    above('max-cpu', readings.cpu, this.limits.maxCpu, (n) => `${Math.round(n)}%`);
+    above('max-load', 'load', readings.load, this.limits.maxLoad, (n) => n.toFixed(2));
+    above('max-cpu', 'cpu', readings.cpu, this.limits.maxCpu, (n) => `${Math.round(n)}%`);
     below('min-free-mem', this.limits.minFreeMem);
     below('pause-free-mem', this.limits.pauseFreeMem);
     below('kill-free-mem', this.limits.killFreeMem);

@@ -41,6 +41,14 @@ export function niceCommand(cmd: string, increment: number): string {
 export const DEFAULT_KILL_GRACE = 2000;
 
 /**
+ * Node fires a timer of more than 2^31-1 ms (24.8 days) after 1 ms instead: a --timeout of 600h
+ * would kill every command at once. Longer limits wait the longest a timer can.
+ */
+function timerDelay(ms: number): number {
+  return Math.min(ms, 2 ** 31 - 1);
+}
+
+/**
  * The timers that decide to stop a command: a wall-clock limit, a limit on silence, and an
  * abort signal. `stopped` says which fired first.
  */
@@ -54,7 +62,7 @@ export class StopWatch {
     private readonly options: { timeout?: number; idleTimeout?: number; signal?: AbortSignal; killGrace?: number },
     private readonly stopNow: (grace: number) => void,
   ) {
-    if (options.timeout) this.wall = setTimeout(() => this.stop('timeout'), options.timeout);
+    if (options.timeout) this.wall = setTimeout(() => this.stop('timeout'), timerDelay(options.timeout));
     this.activity();
     if (options.signal?.aborted) this.stop('cancelled');
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -64,7 +72,7 @@ export class StopWatch {
   activity(): void {
     if (!this.options.idleTimeout || this.stopped) return;
     clearTimeout(this.idle);
-    this.idle = setTimeout(() => this.stop('idle-timeout'), this.options.idleTimeout);
+    this.idle = setTimeout(() => this.stop('idle-timeout'), timerDelay(this.options.idleTimeout));
   }
 
   dispose(): void {

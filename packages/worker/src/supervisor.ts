@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '@testcloud/protocol';
+import { WorkerError } from './errors.js';
 
 export interface SupervisorOptions {
   instances: number;
@@ -130,7 +131,7 @@ export class Supervisor {
     const clean = code === 0 && !spawnError;
     if (clean && uptime >= MIN_UPTIME) {
       this.options.logger.info(`${who} ${how}${said}; restarting it`);
-      this.launch(instance, `restart after ${instance.leaving ?? 'a clean exit'}`);
+      this.launch(instance, `replacing pid ${child.pid}`);
       return;
     }
     instance.crashes = instance.crashes.filter((at) => now - at < CRASH_WINDOW);
@@ -147,7 +148,7 @@ export class Supervisor {
     const delay = Math.min(this.options.backoffMax ?? 10_000, min * 2 ** (instance.crashes.length - 1));
     const reason = clean ? `exited after only ${uptime} ms` : 'crashed';
     this.options.logger.info(`${who} ${how}${said}; restarting it in ${delay} ms (${reason}, restart ${instance.crashes.length} of ${this.options.maxRestarts} this minute)`);
-    instance.restartTimer = setTimeout(() => this.launch(instance, `restart after it ${clean ? 'exited early' : how}`), delay);
+    instance.restartTimer = setTimeout(() => this.launch(instance, `replacing pid ${child.pid}, which ${clean ? 'exited early' : how}`), delay);
   }
 
   private settleIfDone(): void {
@@ -207,4 +208,40 @@ export function instanceEnv(envPrefix: string, env: NodeJS.ProcessEnv = process.
   const copy = { ...env };
   for (const name of SUPERVISOR_OPTIONS) delete copy[`${envPrefix}_${name.toUpperCase().replace(/-/g, '_')}`];
   return copy;
+}
+
+/**
+ * `testworker --instances N`: supervises N copies of this very command line (minus the
+ * supervisor's options) until SIGTERM or SIGINT has drained them; resolves with the exit code.
+ */
+export async function superviseFromCli(
+  spec: { options: Record<string, { type?: string }>; envPrefix: string },
+  argv: Record<string, unknown> & { instances?: number; maxRestarts: number },
+  logger: Logger,
+): Promise<number> {
+  const instances = argv.instances ?? 1;
+  if (!Number.isInteger(instances) || instances < 1) {
+    throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--instances takes a whole number >= 1, got ${String(argv.instances)}`);
+  }
+  if (!Number.isInteger(argv.maxRestarts) || argv.maxRestarts < 0) {
+    throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--max-restarts takes a whole number >= 0, got ${argv.maxRestarts}`);
+  }
+  const supervisor = new Supervisor({
+    instances,
+    command: process.execPath,
+    args: (index) => [...process.execArgv, process.argv[1]!, ...instanceArgs(spec.options, argv, index)],
+    env: instanceEnv(spec.envPrefix),
+    maxRestarts: argv.maxRestarts,
+    logger,
+  });
+  const onSignal = (signal: NodeJS.Signals) => supervisor.stop(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  supervisor.start();
+  try {
+    return await supervisor.done;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }

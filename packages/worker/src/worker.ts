@@ -13,6 +13,7 @@ import {
 } from '@testcloud/protocol';
 import { ExecaExecutor } from './execa-executor.js';
 import type { ExecOutcome, Executor } from './executor.js';
+import { jobDirectory, refusingExecutor } from './job-dir.js';
 import { workerStateOf } from './load-controller.js';
 import { LoadGuard } from './load-guard.js';
 import type { HostOptions } from './load-options.js';
@@ -113,11 +114,13 @@ export class Worker {
   }
 
   start(): void {
-    void this.guard.start();
-    this.link.start();
+    // Greet the broker once the first sample says whether we may take work at all.
+    void this.guard.start().finally(() => {
+      if (!this.stopping) this.link.start();
+    });
     const maxRunningTime = this.options.host?.maxRunningTime;
     if (maxRunningTime !== undefined) {
-      this.recycleTimer = setTimeout(() => this.drain(`recycling after running ${maxRunningTime / 1000}s (--max-running-time)`), maxRunningTime);
+      this.recycleTimer = setTimeout(() => this.drain(`recycling: ran for ${maxRunningTime / 1000}s (--max-running-time)`), maxRunningTime);
       this.recycleTimer.unref();
     }
   }
@@ -244,13 +247,15 @@ export class Worker {
     this.pendingQueued.push({ id: spec.id, attempt: spec.attempt });
     this.scheduleFlush();
     const maxJobs = this.options.host?.maxJobs;
-    if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling after ${maxJobs} job(s) (--max-jobs)`);
+    if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`);
     const nice = this.options.host?.niceIncrement;
-    this.executor
+    const where = jobDirectory(this.options.cwd ?? process.cwd(), spec.cwd);
+    (where.error === undefined ? this.executor : refusingExecutor(where.error))
       .run({
         cmd: nice ? niceCommand(spec.cmd, nice) : spec.cmd,
         onSpawn: (pid) => this.guard.spawned(spec.id, pid),
-        cwd: this.options.cwd ?? process.cwd(),
+        cwd: where.dir ?? '',
+        ...(spec.env !== undefined ? { env: spec.env } : {}),
         maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
         signal: job.controller.signal,
         timeout: spec.timeout,

@@ -1,0 +1,32 @@
+import type { Executor } from './executor.js';
+
+/**
+ * What `--executor` chooses: `fast` forks jobs from a persistent bash per slot (the default),
+ * `execa` spawns each job from Node through execa, `noop` runs nothing (benchmarks only).
+ */
+export const EXECUTOR_KINDS = ['fast', 'execa', 'noop'] as const;
+export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
+
+/** Builds an executor, importing only the module it needs (execa alone costs ~100 ms of start-up). */
+export async function createExecutor(kind: ExecutorKind, onFallback?: (reason: string) => void): Promise<Executor> {
+  switch (kind) {
+    case 'fast': {
+      const { LauncherExecutor } = await import('./launcher-executor.js');
+      return new LauncherExecutor(onFallback);
+    }
+    case 'execa': {
+      const { ExecaExecutor } = await import('./execa-executor.js');
+      return new ExecaExecutor();
+    }
+    case 'noop': {
+      const { NoopExecutor } = await import('./noop-executor.js');
+      return new NoopExecutor();
+    }
+    default:
+      return assertNever(kind);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unknown executor ${String(value)}`);
+}
