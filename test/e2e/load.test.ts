@@ -142,6 +142,18 @@ describe('load limits: a worker takes work only while its host has room', () => 
   });
 });
 
+describe('--nice', () => {
+  it('runs commands, and the processes they start, at that niceness', async () => {
+    const broker = await startBroker();
+    await startNamedWorker(broker.workers, 'nice', ['--nice', '7']);
+    // Field 19 of /proc/PID/stat is the niceness: of the command's shell, and of a child of it.
+    const commands = ["awk '{print $19}' /proc/$$/stat", "sh -c 'awk \"{print \\$19}\" /proc/self/stat'"];
+    const run = await runClient(['--broker', broker.clients], lines(commands));
+    expect(run.code, run.proc.describe()).toBe(0);
+    expect([...parseResults(run.stdout).values()].map((r) => r.body)).toEqual(['7\n\n', '7\n\n']);
+  });
+});
+
 describe('scheduling by free capacity and --weight', () => {
   it('sends new jobs to the idle worker rather than the busy one', async () => {
     const dir = scratch();
@@ -154,7 +166,7 @@ describe('scheduling by free capacity and --weight', () => {
 
     const run = await runClient(['--broker', broker.clients], lines(['echo x on $WHO', 'echo y on $WHO']));
     expect(run.code, run.proc.describe()).toBe(0);
-    expect([...parseResults(run.stdout).values()].map((r) => r.body)).toEqual(['x on idle\n\n', 'y on idle\n\n']);
+    expect([...parseResults(run.stdout).values()].map((r) => r.body).sort()).toEqual(['x on idle\n\n', 'y on idle\n\n']);
     expect(await long.waitForExit()).toEqual({ code: 0, signal: null });
     expect(long.stdout).toMatch(/long on busy/);
   });
@@ -165,6 +177,6 @@ describe('scheduling by free capacity and --weight', () => {
     await startNamedWorker(broker.workers, 'heavy', ['-c', '2', '--weight', '3']);
     const run = await runClient(['--broker', broker.clients], lines(['echo x on $WHO', 'echo y on $WHO']));
     expect(run.code, run.proc.describe()).toBe(0);
-    expect([...parseResults(run.stdout).values()].map((r) => r.body)).toEqual(['x on heavy\n\n', 'y on heavy\n\n']);
+    expect([...parseResults(run.stdout).values()].map((r) => r.body).sort()).toEqual(['x on heavy\n\n', 'y on heavy\n\n']);
   });
 });

@@ -81,6 +81,18 @@ describe('testworker --instances: a supervisor keeps N workers running', () => {
     expect(await supervisor.waitForExit(), supervisor.describe()).toEqual({ code: 1, signal: null });
   });
 
+  it('leaves no worker behind when the supervisor itself is killed with SIGKILL', async () => {
+    const broker = await startBroker();
+    const supervisor = await startSupervisor(broker.workers, 2);
+    const pids = instancePids(supervisor);
+    supervisor.kill('SIGKILL');
+    await supervisor.waitForExit();
+    // Each instance notices its IPC channel close, drains and says goodbye.
+    await broker.proc.waitForLine(/left: its supervisor has gone \(0 workers left\)/);
+    expect(broker.proc.stderr.match(/left: its supervisor has gone/g)).toHaveLength(2);
+    await vi.waitFor(() => expect(pids.filter(isAlive)).toEqual([]), { timeout: 5000, interval: 20 });
+  });
+
   it('drains every instance on SIGTERM: a running job finishes and is reported before they exit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'testcloud-supervisor-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));

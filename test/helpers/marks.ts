@@ -4,13 +4,13 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
-import { FIXTURES } from './processes.js';
 
 /**
- * A named pipe that commands write lines to (`test/fixtures/mark FIFO LABEL` writes
- * "LABEL <worker pid>"), so a test can wait for "the job has started on worker X" as an event.
- * The test holds the pipe open for reading and writing: writers never block on open, and the
- * read end never sees end-of-file. Closed and removed when the test finishes.
+ * A named pipe that commands write lines to, so a test can wait for "the job has started on
+ * worker X" as an event: start workers with `TC_MARKS=<fifo>` in their environment and
+ * `test/fixtures/mark LABEL` in a command writes "LABEL <worker pid>". The test holds the pipe
+ * open for reading and writing: writers never block on open, and the read end never sees
+ * end-of-file. Closed and removed when the test finishes.
  */
 export class Marks {
   readonly dir: string;
@@ -34,11 +34,6 @@ export class Marks {
       this.socket.destroy();
       rmSync(this.dir, { recursive: true, force: true });
     });
-  }
-
-  /** The shell command that writes `label` and the worker's pid to this pipe. */
-  command(label: string): string {
-    return `${FIXTURES}/mark ${this.fifo} ${label}`;
   }
 
   /** Every line written so far. */

@@ -1,7 +1,10 @@
-import { describe, it, expect } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, expect, onTestFinished } from 'vitest';
 // Internals of the worker, not part of its public entry point.
 import { LoadController, parseMemLimit, workerStateOf, type JobView } from '../../packages/worker/dist/load-controller.js';
-import { parseReadings, parseCpuLine, parseMeminfo, type LoadReadings } from '../../packages/worker/dist/load-readings.js';
+import { FileLoadSource, ProcLoadSource, parseReadings, parseCpuLine, parseMeminfo, type LoadReadings } from '../../packages/worker/dist/load-readings.js';
 
 const TOTAL = 8192;
 /** A host with nothing to do, with some readings overridden. */
@@ -175,5 +178,36 @@ describe('parsing limits and readings', () => {
     const sample = parseCpuLine('cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n');
     expect(sample).toMatchObject({ busy: 150, total: 1000 });
     expect(parseMeminfo('MemTotal:       8388608 kB\nMemFree:  100 kB\nMemAvailable:   2097152 kB\n')).toEqual({ freeMem: 2048, totalMem: 8192 });
+  });
+});
+
+describe('load sources', () => {
+  function dir(): string {
+    const path = mkdtempSync(join(tmpdir(), 'testcloud-readings-'));
+    onTestFinished(() => rmSync(path, { recursive: true, force: true }));
+    return path;
+  }
+
+  it('measures CPU busy time between two /proc/stat samples, and memory from /proc/meminfo', async () => {
+    const root = dir();
+    writeFileSync(join(root, 'meminfo'), 'MemTotal: 4194304 kB\nMemAvailable: 1048576 kB\n');
+    writeFileSync(join(root, 'stat'), 'cpu  1000 0 0 9000 0 0 0 0 0 0\n');
+    const source = new ProcLoadSource(5000, root);
+    expect(await source.read()).toMatchObject({ cpu: 10, freeMem: 1024, totalMem: 4096 });
+    writeFileSync(join(root, 'stat'), 'cpu  1750 0 0 9250 0 0 0 0 0 0\n'); // 750 of the next 1000 ticks busy
+    expect((await source.read()).cpu).toBe(75);
+  });
+
+  it('re-reads a readings file on every sample and keeps the last good readings when it turns bad', async () => {
+    const file = join(dir(), 'readings.json');
+    const errors: string[] = [];
+    const source = new FileLoadSource(file, (message) => errors.push(message));
+    writeFileSync(file, '{"load": 2, "freeMem": 100, "totalMem": 1000}');
+    expect(await source.read()).toEqual({ load: 2, cpu: 0, freeMem: 100, totalMem: 1000 });
+    writeFileSync(file, '{"load": 0.5}');
+    expect((await source.read()).load).toBe(0.5);
+    writeFileSync(file, '{"load": ');
+    expect((await source.read()).load).toBe(0.5);
+    expect(errors).toEqual([expect.stringMatching(/bad load readings in .*readings\.json/)]);
   });
 });

@@ -58,7 +58,10 @@ async function main(args: WorkerArgs): Promise<number> {
   watchSupervisor(() => worker.drain('its supervisor has gone'));
   worker.start();
   log.info(`${worker.name} started with ${slots} slot(s), connecting to ${args.broker}`);
+  // Whatever handles the executor lets go of while it shuts down, live until the worker has left.
+  const keepAlive = setInterval(() => {}, 60_000);
   const reason = await worker.finished;
+  clearInterval(keepAlive);
   log.info(`left the broker: ${reason}`);
   tellSupervisor(reason);
   return signals > 1 ? EXIT.interrupted : EXIT.ok;

@@ -6,3 +6,6 @@ export { LauncherExecutor } from './launcher-executor.js';
 export { NoopExecutor } from './noop-executor.js';
 export { createExecutor, EXECUTOR_KINDS, type ExecutorKind } from './executors.js';
 export { workerCli } from './cli-options.js';
+export type { HostOptions } from './load-options.js';
+export type { LoadLimits, MemLimit } from './load-controller.js';
+export type { LoadReadings, LoadSource } from './load-readings.js';

@@ -18,7 +18,7 @@ export interface SupervisorOptions {
 
 export const DEFAULT_MAX_RESTARTS = 5;
 const CRASH_WINDOW = 60_000;
-/** A worker that exits cleanly sooner than this after starting is restarted with backoff too. */
+/** A worker that exits cleanly without saying why, sooner than this after starting, is restarted with backoff. */
 const MIN_UPTIME = 1000;
 
 /** What a supervised worker tells its supervisor over the IPC channel before it exits. */
@@ -129,7 +129,8 @@ export class Supervisor {
       return;
     }
     const clean = code === 0 && !spawnError;
-    if (clean && uptime >= MIN_UPTIME) {
+    // A worker that said why it left (recycled, drained) is replaced at once, however short its life.
+    if (clean && (instance.leaving !== undefined || uptime >= MIN_UPTIME)) {
       this.options.logger.info(`${who} ${how}${said}; restarting it`);
       this.launch(instance, `replacing pid ${child.pid}`);
       return;
