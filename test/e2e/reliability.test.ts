@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobResult } from '@testcloud/protocol';
 import { Marks } from '../helpers/marks.js';
 import { FIXTURES, printedHash, spawnBin, startBroker, type Proc } from '../helpers/processes.js';
@@ -19,8 +19,8 @@ function lines(commands: string[]): string {
 }
 
 /** A worker whose commands can write marks to `marks`; resolves once the broker has answered it. */
-async function startWorker(workers: string, marks: Marks, args: string[] = []): Promise<Proc> {
-  const proc = spawnBin('testworker', ['--broker', workers, ...FAST_WORKER, ...args], { env: { TC_MARKS: marks.fifo } });
+async function startWorker(workers: string, marks?: Marks, args: string[] = []): Promise<Proc> {
+  const proc = spawnBin('testworker', ['--broker', workers, ...FAST_WORKER, ...args], marks ? { env: { TC_MARKS: marks.fifo } } : {});
   await proc.waitForLine(/connected to broker/);
   return proc;
 }
@@ -98,7 +98,6 @@ describe('when a worker dies or stalls', () => {
     expect(printed.size).toBe(commands.length);
     expect(printed.get(stall)!.body).toBe(`ran-on-${other.pid}\n\n`);
     expect(marks.workers('stall-done')).toEqual([stalled.pid, other.pid]);
-    expect(client.stdout).toMatch(/All commands successfully executed/);
   });
 
   // Known gap (docs/reliability.md): the commands of a SIGKILLed worker run on, orphaned.
@@ -155,12 +154,10 @@ describe('dispatch acknowledgement', () => {
     // A scripted worker that heartbeats (so it is not expired) but never confirms a job.
     const fake = rawDealer(broker.workers);
     await fake.message({ type: 'ready', worker: 'unconfirming', host: 'fake', pid: 1, slots: 1, weight: 1 });
-    const heartbeats = setInterval(() => void fake.message({ type: 'heartbeat', state: 'busy', offered: 1 }).catch(() => {}), 100);
-    onTestFinished(() => clearInterval(heartbeats));
+    fake.keepAlive({ type: 'heartbeat', state: 'busy', offered: 1 });
     const client = spawnBin('testclient', ['--broker', broker.clients], { input: 'echo confirmed elsewhere\n' });
     const job = await fake.waitFor((m) => (m.type === 'job' ? m.jobs[0] : undefined), 'a JOB', broker.proc);
-    const marks = new Marks();
-    await startWorker(broker.workers, marks);
+    await startWorker(broker.workers);
 
     const cancel = await fake.waitFor((m) => (m.type === 'cancel' ? m.jobs : undefined), 'a CANCEL', broker.proc);
     expect(cancel).toEqual([{ id: job.id, attempt: 1 }]);
@@ -182,9 +179,8 @@ describe('when the broker restarts', () => {
       const match = await proc.waitForLine(/listening for clients on \S+ and for workers on \S+ \(broker (\w+)\)/);
       return { proc, id: match[1]! };
     };
-    const marks = new Marks();
     const first = await startFixedBroker();
-    const workers = [await startWorker(`tcp://127.0.0.1:${workerPort}`, marks), await startWorker(`tcp://127.0.0.1:${workerPort}`, marks)];
+    const workers = [await startWorker(`tcp://127.0.0.1:${workerPort}`), await startWorker(`tcp://127.0.0.1:${workerPort}`)];
     const numbers = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     const commands = numbers.map((n) => `sleep 0.2; ${FIXTURES}/pi ${n}`);
     const client = spawnBin('testclient', ['--broker', `tcp://127.0.0.1:${clientPort}`], { input: lines(commands) });
@@ -236,7 +232,7 @@ describe('when the client goes away', () => {
     const { marks, broker } = await cluster();
     const client = spawnBin('testclient', ['--broker', broker.clients], { input: lines(sleepers(marker)) });
     await marks.waitFor('started', { count: 4 });
-    expect(processesWith(marker).length).toBeGreaterThanOrEqual(4 * 4); // each: 2 shells and 2 sleeps
+    expect(processesWith(marker).length).toBeGreaterThanOrEqual(4 * 3); // each: a shell and 2 sleeps
 
     client.kill('SIGKILL');
     await broker.proc.waitForLine(/client \S+ expired: no heartbeat for [\d.]+s: dropped 4 queued jobs, cancelled 4 running jobs/);

@@ -52,6 +52,14 @@ export class RawPeer {
     return this.send(peer ? [peer, ...encode(message)] : encode(message));
   }
 
+  /** Sends `message` every `interval` ms until the test ends (or the returned function is called), as a live peer does. */
+  keepAlive(message: Message = { type: 'heartbeat' }, interval = 100): () => void {
+    const timer = setInterval(() => void this.message(message).catch(() => {}), interval);
+    const stop = () => clearInterval(timer);
+    onTestFinished(stop);
+    return stop;
+  }
+
   /** Resolves with the first `check` of a received message that is not undefined; on timeout, fails showing `context`. */
   waitFor<T>(check: (message: Message, peer: Buffer | undefined) => T | undefined, what: string, context?: Describable, timeout = 10_000): Promise<T> {
     return new Promise((resolve, reject) => {
