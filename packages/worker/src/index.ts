@@ -1,4 +1,4 @@
-export { Worker, DEFAULT_MAX_OUTPUT, type WorkerOptions } from './worker.js';
+export { Worker, DEFAULT_MAX_OUTPUT, sizedBatches, type WorkerOptions } from './worker.js';
 export { WorkerError, type WorkerErrorCode } from './errors.js';
 export type { Executor, ExecRequest, ExecOutcome } from './executor.js';
 export { ExecaExecutor } from './execa-executor.js';

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import {
   BrokerLink,
+  DEFAULT_MAX_MESSAGE_SIZE,
   createLogger,
   encodeStream,
   type JobRef,
@@ -241,6 +242,12 @@ export class Worker {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], this.draining !== undefined ? `draining: ${this.draining}` : `withholding slots: ${this.guard.withheldBecause}`);
       return;
     }
+    // Only the broker's bookkeeping keeps us within our slots; a confused or hostile one must not
+    // make us run more than we offered.
+    if (this.running.size >= this.options.slots) {
+      this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
+      return;
+    }
     const job: RunningJob = { spec, controller: new AbortController(), session: this.session };
     this.running.set(spec.id, job);
     this.guard.track(spec.id);
@@ -300,12 +307,38 @@ export class Worker {
         this.pendingQueued = [];
       }
       if (this.pendingResults.length > 0) {
-        this.link.send({ type: 'result', results: this.pendingResults });
+        for (const results of sizedBatches(this.pendingResults, this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE)) {
+          this.link.send({ type: 'result', results });
+        }
         this.pendingResults = [];
       }
       this.leaveIfDrained();
     });
   }
+}
+
+/**
+ * Splits results so that no RESULT can outgrow the message size limit: JSON may escape a byte
+ * of output into six characters (a NUL becomes \u0000), so each message carries at most a
+ * sixth of the limit's worth of output (less a margin); a single large result travels alone.
+ */
+export function sizedBatches(results: JobResult[], maxMessageSize: number): JobResult[][] {
+  const budget = Math.max(1, Math.floor(maxMessageSize / 6) - 64 * 1024);
+  const batches: JobResult[][] = [];
+  let batch: JobResult[] = [];
+  let size = 0;
+  for (const result of results) {
+    const weight = result.stdout.length + result.stderr.length + result.cmd.length + 512;
+    if (batch.length > 0 && size + weight > budget) {
+      batches.push(batch);
+      batch = [];
+      size = 0;
+    }
+    batch.push(result);
+    size += weight;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }
 
 function toResult(job: JobSpec, outcome: ExecOutcome, worker: string): JobResult {

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { Router } from 'zeromq';
+import { encode, type JobSpec, type Message } from '@testcloud/protocol';
+import { sizedBatches } from '@testcloud/worker';
+import { RawPeer } from '../helpers/raw-peer.js';
+import { spawnBin } from '../helpers/processes.js';
+
+/** A fake broker the worker under test connects to: it answers READY and heartbeats, nothing else. */
+async function fakeBroker(maxMessageSize = -1) {
+  const socket = new Router({ linger: 0, handover: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, maxMessageSize });
+  await socket.bind('tcp://127.0.0.1:*');
+  const reply = (peer: Buffer, message: Message) => broker.send([peer, ...encode(message)]);
+  const broker: RawPeer = new RawPeer(socket, true, (message, peer) => {
+    if (message.type === 'ready') void reply(peer!, { type: 'ok', broker: 'fake', heartbeat: 200 }).catch(() => {});
+    if (message.type === 'heartbeat') void reply(peer!, { type: 'heartbeat', broker: 'fake' }).catch(() => {});
+  });
+  return { broker, endpoint: socket.lastEndpoint!, reply };
+}
+
+const job = (id: number, cmd: string): JobSpec => ({ id, cmd, attempt: 1, timeout: 0, idleTimeout: 0 });
+
+describe('a worker protects itself from its broker', () => {
+  it('runs no more jobs than its slots and hands the rest back unrun', async () => {
+    const { broker, endpoint, reply } = await fakeBroker();
+    const worker = spawnBin('testworker', ['--broker', endpoint, '-c', '2']);
+    await worker.waitForLine(/connected to broker/);
+    const peer = await broker.waitFor((m, from) => (m.type === 'ready' ? from : undefined), 'READY', worker);
+    await reply(peer!, { type: 'job', jobs: [1, 2, 3, 4, 5].map((id) => job(id, `echo job-${id}`)) });
+    const handedBack = new Map<number, string>();
+    await broker.waitFor((m) => {
+      if (m.type === 'requeue') for (const j of m.jobs) handedBack.set(j.id, m.reason);
+      return handedBack.size === 3 ? true : undefined;
+    }, 'three jobs handed back', worker);
+    expect([...handedBack.keys()].sort()).toEqual([3, 4, 5]);
+    for (const reason of handedBack.values()) expect(reason).toMatch(/all 2 slot\(s\) are busy/);
+    const done = new Set<number>();
+    await broker.waitFor((m) => {
+      if (m.type === 'result') for (const r of m.results) done.add(r.id);
+      return done.size === 2 ? true : undefined;
+    }, 'two results', worker);
+    expect([...done].sort()).toEqual([1, 2]);
+  });
+
+  it('delivers output that JSON inflates six-fold within --max-message-size, without the link dropping', async () => {
+    // The fake broker enforces the same limit as a real one would: a larger message drops the link.
+    const { broker, endpoint, reply } = await fakeBroker(1024 * 1024);
+    // 4 slots x 100 KiB of NUL bytes: as JSON each \u0000 takes 6 bytes, 600 KiB a result. Whether
+    // they finish in one turn of the worker's loop is up to timing; sizedBatches (below) is what
+    // keeps a batch of them under the limit when they do.
+    const worker = spawnBin('testworker', ['--broker', endpoint, '-c', '4', '--max-message-size', '1MiB', '--max-output', '100KiB']);
+    await worker.waitForLine(/connected to broker/);
+    const peer = await broker.waitFor((m, from) => (m.type === 'ready' ? from : undefined), 'READY', worker);
+    const readies = () => broker.received.filter(({ message }) => message.type === 'ready').length;
+    await reply(peer!, { type: 'job', jobs: [1, 2, 3, 4].map((id) => job(id, 'head -c 102400 /dev/zero')) });
+    const done = new Map<number, number>();
+    await broker.waitFor((m) => {
+      if (m.type === 'result') for (const r of m.results) done.set(r.id, r.stdout.length);
+      return done.size === 4 ? true : undefined;
+    }, 'four results', worker);
+    expect([...done.values()]).toEqual([102400, 102400, 102400, 102400]);
+    expect(readies()).toBe(1); // the connection never dropped for an oversized message
+  });
+});
+
+describe('sizedBatches', () => {
+  const result = (id: number, bytes: number) => ({
+    id, attempt: 1, cmd: 'x', exitcode: 0, signal: null, stdout: 'a'.repeat(bytes), stderr: '',
+    stdoutEncoding: 'utf8' as const, stderrEncoding: 'utf8' as const, stdoutTruncated: 0, stderrTruncated: 0,
+    duration: 1, worker: 'w', error: null, stopped: null,
+  });
+
+  it('keeps small results together and gives a large one a message of its own', () => {
+    const batches = sizedBatches([result(1, 10), result(2, 10), result(3, 3_000_000), result(4, 10)], 16 * 1024 * 1024);
+    expect(batches.map((b) => b.map((r) => r.id))).toEqual([[1, 2], [3], [4]]);
+  });
+
+  it('never returns an empty batch', () => {
+    expect(sizedBatches([], 1024)).toEqual([]);
+    expect(sizedBatches([result(1, 5000)], 1024).map((b) => b.length)).toEqual([1]);
+  });
+});
