@@ -13,13 +13,14 @@ import {
   type Logger,
   type Message,
   type ProtocolError,
+  type SubmittedCommand,
 } from '@testcloud/protocol';
 import { Router } from 'zeromq';
 import { checkBindAllowed } from './bind-policy.js';
 import { ZapHandler, type AllowLists } from './zap-handler.js';
 import { BrokerError } from './errors.js';
 import { FairQueue } from './fair-queue.js';
-import { workerState, type BrokerJob, type ClientRecord, type WorkerRecord } from './records.js';
+import { capacity, workerState, type BrokerJob, type ClientRecord, type WorkerRecord } from './records.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface BrokerOptions {
@@ -165,7 +166,7 @@ export class Broker {
     this.stopping = true;
     clearInterval(this.ticker);
     for (const worker of this.workers.values()) this.workerChannel?.send(worker.peer, { type: 'bye', reason: 'broker shutting down' });
-    for (const client of this.clients.values()) this.clientChannel?.send(client.peer, { type: 'bye', reason: 'broker shutting down' });
+    for (const client of this.clients.values()) if (!client.local) client.deliver({ type: 'bye', reason: 'broker shutting down' });
     await Promise.all([this.workerChannel?.drained(), this.clientChannel?.drained()]);
     this.clientSocket?.close();
     this.workerSocket?.close();
@@ -199,37 +200,10 @@ export class Broker {
       }
       case 'submit': {
         const client = this.clientFor(peer, now);
-        const refused: number[] = [];
-        for (const { id, cmd, timeout = 0, idleTimeout = 0, retries = 0, priority = 0, env, cwd } of message.jobs) {
-          if (client.jobs.has(id)) continue; // resubmitted while we still hold it
-          if (client.jobs.size >= this.maxQueued) {
-            refused.push(id);
-            continue;
-          }
-          const job: BrokerJob = {
-            key: this.nextKey++,
-            client,
-            id,
-            cmd,
-            timeout,
-            idleTimeout,
-            priority,
-            ...(env !== undefined ? { env } : {}),
-            ...(cwd !== undefined ? { cwd } : {}),
-            attempt: 0,
-            retriesLeft: retries,
-            lost: 0,
-            triedOn: new Set(),
-            worker: null,
-            dispatchedAt: 0,
-            acked: false,
-          };
-          client.jobs.set(id, job);
-          this.queue.push(client, job);
-        }
+        const refused = this.accept(client, message.jobs);
         if (refused.length > 0) {
           // A well-behaved client keeps within the window we announced in OK; this one did not.
-          this.clientChannel!.send(peer, {
+          client.deliver({
             type: 'error',
             code: 'TESTCLOUD_QUEUE_FULL',
             message: `a client may have at most ${this.maxQueued} commands queued or running (--max-queued)`,
@@ -264,19 +238,86 @@ export class Broker {
     }
   }
 
+  /** Takes a client's commands into the queue; returns the ids refused for --max-queued. */
+  accept(client: ClientRecord, jobs: SubmittedCommand[]): number[] {
+    const refused: number[] = [];
+    for (const { id, cmd, timeout = 0, idleTimeout = 0, retries = 0, priority = 0, env, cwd } of jobs) {
+      if (client.jobs.has(id)) continue; // resubmitted while we still hold it
+      if (client.jobs.size >= this.maxQueued) {
+        refused.push(id);
+        continue;
+      }
+      const job: BrokerJob = {
+        key: this.nextKey++,
+        client,
+        id,
+        cmd,
+        timeout,
+        idleTimeout,
+        priority,
+        ...(env !== undefined ? { env } : {}),
+        ...(cwd !== undefined ? { cwd } : {}),
+        attempt: 0,
+        retriesLeft: retries,
+        lost: 0,
+        triedOn: new Set(),
+        worker: null,
+        dispatchedAt: 0,
+        acked: false,
+      };
+      client.jobs.set(id, job);
+      this.queue.push(client, job);
+    }
+    this.scheduleDispatch();
+    return refused;
+  }
+
   private clientFor(peer: Buffer, now: number): ClientRecord {
     const key = peer.toString('hex');
     let client = this.clients.get(key);
     if (!client) {
-      client = { peer, key, name: key, jobs: new Map(), lastSeen: now };
+      client = { peer, key, name: key, jobs: new Map(), lastSeen: now, local: false, deliver: (message) => this.clientChannel!.send(peer, message) };
       this.clients.set(key, client);
     }
     client.lastSeen = now;
     return client;
   }
 
+  /**
+   * An in-process client whose messages go to `deliver`: an upstream broker's jobs enter the
+   * queue through it and take their turn with the clients of this broker.
+   */
+  attachLocalClient(name: string, deliver: (message: Message) => void): ClientRecord {
+    const key = `local-${name}-${this.nextKey++}`;
+    const client: ClientRecord = { peer: Buffer.from(key), key, name, jobs: new Map(), lastSeen: Date.now(), local: true, deliver };
+    this.clients.set(key, client);
+    return client;
+  }
+
+  /** Stops some of a client's jobs: dropped if queued, cancelled on their worker if running. */
+  cancel(client: ClientRecord, ids: number[]): void {
+    const cancels = new Map<WorkerRecord, JobRef[]>();
+    for (const id of ids) {
+      const job = client.jobs.get(id);
+      if (!job) continue;
+      client.jobs.delete(id); // a queued job is skipped when its turn comes
+      if (!job.worker) continue;
+      let list = cancels.get(job.worker);
+      if (!list) cancels.set(job.worker, (list = []));
+      list.push({ id: job.key, attempt: job.attempt });
+    }
+    for (const [worker, jobs] of cancels) this.workerChannel!.send(worker.peer, { type: 'cancel', jobs });
+  }
+
+  /** Slots the broker's workers offer right now, for an upstream broker to see as ours. */
+  capacity(): number {
+    let total = 0;
+    for (const worker of this.workers.values()) total += capacity(worker);
+    return total;
+  }
+
   /** Forgets a client: its queued jobs are dropped and its running ones cancelled on their workers. */
-  private removeClient(client: ClientRecord, reason: string): void {
+  removeClient(client: ClientRecord, reason: string): void {
     this.clients.delete(client.key);
     const dropped = this.queue.remove(client).length;
     const cancels = new Map<WorkerRecord, JobRef[]>();
@@ -372,7 +413,11 @@ export class Broker {
 
   private onHeartbeat(worker: WorkerRecord, beat: Extract<Message, { type: 'heartbeat' }>): void {
     const before = workerState(worker);
-    if (beat.offered !== undefined) worker.offered = Math.min(beat.offered, worker.slots);
+    if (beat.offered !== undefined) {
+      // A downstream broker's slots grow and shrink with its own pool; a worker's never exceed READY's.
+      if (beat.offered > worker.slots) worker.slots = Math.min(beat.offered, MAX_SLOTS);
+      worker.offered = Math.min(beat.offered, worker.slots);
+    }
     if (beat.state !== undefined) worker.reported = beat.state;
     if (beat.load !== undefined) worker.load = beat.load;
     const after = workerState(worker);
@@ -407,7 +452,7 @@ export class Broker {
     if (job.lost >= maxLost) {
       this.stats.lost++;
       job.client.jobs.delete(job.id);
-      this.clientChannel!.send(job.client.peer, {
+      job.client.deliver({
         type: 'result',
         results: [lostResult(job, `lost: ${plural(job.lost, 'worker')} died or vanished while running it (last: ${reason}; --max-lost ${maxLost})`)],
       });
@@ -451,7 +496,7 @@ export class Broker {
       if (!list) byClient.set(job.client, (list = []));
       list.push({ id: job.id, attempt: job.attempt, worker: worker.name });
     }
-    for (const [client, jobs] of byClient) this.clientChannel!.send(client.peer, { type: 'queued', jobs });
+    for (const [client, jobs] of byClient) client.deliver({ type: 'queued', jobs });
   }
 
   private onResults(worker: WorkerRecord, results: JobResult[]): void {
@@ -478,7 +523,7 @@ export class Broker {
       if (!list) byClient.set(job.client, (list = []));
       list.push({ ...result, id: job.id });
     }
-    for (const [client, list] of byClient) this.clientChannel!.send(client.peer, { type: 'result', results: list });
+    for (const [client, list] of byClient) client.deliver({ type: 'result', results: list });
     this.scheduleDispatch();
   }
 
@@ -501,6 +546,7 @@ export class Broker {
       let worker = this.workers.pickFree();
       if (!worker) break;
       const job = this.queue.take()!;
+      if (job.client.jobs.get(job.id) !== job) continue; // cancelled while it waited
       if (job.triedOn.has(worker.name)) worker = this.workers.pickFree(job.triedOn)!;
       job.attempt++;
       job.worker = worker;
@@ -542,6 +588,7 @@ export class Broker {
       this.reclaimUnacked(worker, now);
     }
     for (const client of [...this.clients.values()]) {
+      if (client.local) continue;
       if (now - client.lastSeen > window) this.removeClient(client, `expired: no heartbeat for ${((now - client.lastSeen) / 1000).toFixed(1)}s`);
       else this.clientChannel!.send(client.peer, beat);
     }

@@ -1,5 +1,4 @@
-import { DEFAULT_CLIENT_ENDPOINT, DEFAULT_WORKER_ENDPOINT } from '@testcloud/protocol';
-import type { OptionTable } from '@testcloud/protocol/cli-kit';
+import { DEFAULT_CLIENT_ENDPOINT, DEFAULT_WORKER_ENDPOINT, type OptionTable } from '@testcloud/protocol/cli-kit';
 
 export const brokerCli = {
   program: 'testbroker',
@@ -21,12 +20,17 @@ export const brokerCli = {
     liveness: { type: 'number', default: 3, describe: 'missed heartbeats after which a worker or client is expired (its jobs requeued or cancelled)' },
     'ack-timeout': { type: 'string', default: '5s', describe: 'a worker that does not confirm a job (QUEUED) within this time loses it to another worker' },
     'max-lost': { type: 'number', default: 3, describe: 'a job whose worker died this many times while running it is reported failed as "lost"' },
+    upstream: { type: 'string', describe: "join another broker's worker endpoint as one worker offering this pool's slots (chained brokers)" },
+    'upstream-name': { type: 'string', describe: 'name this broker has among the upstream broker\'s workers (default: broker@host:pid)' },
+    'upstream-key': { type: 'string', describe: "with --upstream to a CURVE broker: this broker's key file, whose .pub is in the upstream's --authorized-workers" },
+    'upstream-broker-key': { type: 'string', describe: "the upstream broker's public key: its .pub file or the key itself" },
     verbose: { alias: 'v', type: 'boolean', default: false, describe: 'stack traces on errors' },
   } satisfies OptionTable,
   examples: [
     ['$0 &', 'listen on tcp://127.0.0.1:2224 (clients) and tcp://127.0.0.1:2225 (workers)'],
     ['$0 --clients tcp://0.0.0.0:2224 --workers tcp://0.0.0.0:2225 --key keys/broker.key --authorized-clients keys/clients --authorized-workers keys/workers', 'serve other hosts, CURVE-authenticated'],
     ['$0 --clients tcp://0.0.0.0:2224 --workers tcp://0.0.0.0:2225 --insecure', 'serve a trusted network without keys'],
+    ['$0 --upstream tcp://central:2225', "also lend this pool's workers to a central broker"],
   ] as Array<[string, string]>,
 };
 
@@ -43,5 +47,9 @@ export interface BrokerArgs {
   liveness: number;
   ackTimeout: string;
   maxLost: number;
+  upstream?: string;
+  upstreamName?: string;
+  upstreamKey?: string;
+  upstreamBrokerKey?: string;
   verbose: boolean;
 }

@@ -1,8 +1,9 @@
+import { hostname } from 'node:os';
 import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { brokerCli, type BrokerArgs } from './cli-options.js';
 
 async function main(args: BrokerArgs): Promise<number> {
-  const [{ parseSize, parseDuration, createLogger, TestcloudError, readKeyPair, readAuthorizedKeys }, { Broker }] = await Promise.all([
+  const [{ parseSize, parseDuration, createLogger, TestcloudError, readKeyPair, readAuthorizedKeys, curveFromFlags }, { Broker }] = await Promise.all([
     import('@testcloud/protocol'),
     import('./broker.js'),
   ]);
@@ -45,6 +46,8 @@ async function main(args: BrokerArgs): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const upstreamCurve = curveFromFlags(args.upstreamKey, args.upstreamBrokerKey);
+  if (upstreamCurve && args.upstream === undefined) throw new TestcloudError('TESTCLOUD_BAD_OPTION', '--upstream-key and --upstream-broker-key need --upstream');
   const endpoints = await broker.start();
   log.info(`listening for clients on ${endpoints.client} and for workers on ${endpoints.worker} (broker ${broker.id})`);
   if (security) {
@@ -59,8 +62,20 @@ async function main(args: BrokerArgs): Promise<number> {
       }
     });
   }
+  let upstream: import('./upstream.js').Upstream | undefined;
+  if (args.upstream !== undefined) {
+    const { Upstream } = await import('./upstream.js');
+    upstream = new Upstream(broker, {
+      endpoint: args.upstream,
+      name: args.upstreamName ?? `broker@${hostname()}:${process.pid}`,
+      logger: log,
+      ...(upstreamCurve ? { curve: upstreamCurve } : {}),
+    });
+    upstream.start();
+  }
   const signal = await stopSignal;
   log.info(`${signal}: shutting down`);
+  await upstream?.stop();
   await broker.stop();
   return EXIT.ok;
 }

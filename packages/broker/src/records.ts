@@ -1,10 +1,14 @@
 /** What the broker remembers about each peer and each job it has accepted. */
-import type { JobEnv, LoadReport, WorkerState } from '@testcloud/protocol';
+import type { JobEnv, LoadReport, Message, WorkerState } from '@testcloud/protocol';
 
 export interface ClientRecord {
   readonly peer: Buffer;
   readonly key: string;
   name: string;
+  /** How messages reach it: over the client socket, or in-process for an upstream broker's jobs. */
+  readonly deliver: (message: Message) => void;
+  /** An in-process client (the upstream link): never expires, gets no heartbeats. */
+  readonly local: boolean;
   /** Jobs of this client the broker holds (queued or running), by the client's own id. */
   readonly jobs: Map<number, BrokerJob>;
   lastSeen: number;
