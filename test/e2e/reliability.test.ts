@@ -25,6 +25,15 @@ async function startWorker(workers: string, marks?: Marks, args: string[] = []):
   return proc;
 }
 
+/** Resolves once at least `count` processes carry `marker` (polled: nobody signals a fork). */
+async function waitForProcesses(marker: string, count: number, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (processesWith(marker).length < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} processes of ${marker} after ${timeout} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function exitCode(proc: Proc): Promise<number | null> {
   return proc.waitForExit().then((exit) => exit.code);
 }
@@ -100,8 +109,21 @@ describe('when a worker dies or stalls', () => {
     expect(marks.workers('stall-done')).toEqual([stalled.pid, other.pid]);
   });
 
-  // Known gap (docs/reliability.md): the commands of a SIGKILLed worker run on, orphaned.
-  it.todo('stops the commands of a worker killed with SIGKILL');
+  for (const executor of ['fast', 'execa']) {
+    it(`stops the commands of a worker killed with SIGKILL (${executor} executor), children included`, async () => {
+      const marks = new Marks();
+      const broker = await startBroker(FAST_BROKER);
+      const worker = await startWorker(broker.workers, marks, ['--executor', executor]);
+      const marker = `orphan-${randomBytes(6).toString('hex')}`;
+      // The marker is in the shell's command line and, exported, in every child's environment.
+      const cmd = `export TC_ORPHAN=${marker}; ${FIXTURES}/mark orphan; sleep 100 & sleep 100`;
+      spawnBin('testclient', ['--broker', broker.clients], { input: lines([cmd]) });
+      await marks.waitFor('orphan');
+      await waitForProcesses(marker, 3); // sh and its two sleeps
+      worker.kill('SIGKILL');
+      await waitForNoProcessWith(marker);
+    });
+  }
 });
 
 describe('exactly-once reporting', () => {

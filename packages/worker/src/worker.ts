@@ -12,6 +12,7 @@ import {
   type MessageOfType,
   type Session,
 } from '@testcloud/protocol';
+import { GroupReaper } from './group-reaper.js';
 import { ExecaExecutor } from './execa-executor.js';
 import type { ExecOutcome, Executor } from './executor.js';
 import { jobDirectory, refusingExecutor } from './job-dir.js';
@@ -73,6 +74,7 @@ export class Worker {
   private flushScheduled = false;
   private stopping = false;
   private readonly guard: LoadGuard;
+  private readonly reaper = new GroupReaper((reason) => this.log.warn(reason));
   /** Why the worker is draining (taking no new job, leaving once the running ones end), if it is. */
   private draining: string | undefined;
   private accepted = 0;
@@ -157,6 +159,7 @@ export class Worker {
     for (const job of this.running.values()) job.controller.abort();
     await this.link.close(reason);
     await this.executor.close?.();
+    this.reaper.close();
     this.leave(reason);
   }
 
@@ -257,10 +260,15 @@ export class Worker {
     if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`);
     const nice = this.options.host?.niceIncrement;
     const where = jobDirectory(this.options.cwd ?? process.cwd(), spec.cwd);
+    let spawnedPid: number | undefined;
     (where.error === undefined ? this.executor : refusingExecutor(where.error))
       .run({
         cmd: nice ? niceCommand(spec.cmd, nice) : spec.cmd,
-        onSpawn: (pid) => this.guard.spawned(spec.id, pid),
+        onSpawn: (pid) => {
+          spawnedPid = pid;
+          this.reaper.track(pid);
+          this.guard.spawned(spec.id, pid);
+        },
         cwd: where.dir ?? '',
         ...(spec.env !== undefined ? { env: spec.env } : {}),
         maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
@@ -280,6 +288,7 @@ export class Worker {
         stopped: null,
       }))
       .then((outcome) => {
+        if (spawnedPid !== undefined) this.reaper.release(spawnedPid);
         if (this.running.get(spec.id) === job) this.running.delete(spec.id);
         const { paused, killedFor } = this.guard.release(spec.id);
         if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
