@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { hashResults } from '@testcloud/protocol';
+import { randomBytes } from 'node:crypto';
 import { runClient, spawnBin, startBroker, startWorker } from '../helpers/processes.js';
+import { waitForNoProcessWith, waitForProcessesWith } from '../helpers/process-table.js';
 
 interface JsonResult {
   type: 'result';
@@ -68,5 +70,21 @@ describe('chained brokers', () => {
     expect(got.some((r) => r.worker === 'near-worker')).toBe(true);
     const hash = JSON.parse(client.stdout.trim().split('\n').pop()!).hash;
     expect(hash).toBe(hashResults(slow.map((cmd, id) => ({ id, cmd, exitcode: 0, signal: null, stdout: `${cmd.split('echo ')[1]}\n`, stdoutEncoding: 'utf8' as const }))));
+  });
+
+  it("frees the parent's slot when a job it cancels ran downstream, so the next run gets it", async () => {
+    const parent = await startBroker(['--heartbeat', '200ms']);
+    const child = await startBroker(['--heartbeat', '200ms', '--upstream', parent.workers, '--upstream-name', 'one-slot-site']);
+    await startWorker(child.workers, ['-c', '1']);
+    await parent.proc.waitForLine(/worker one-slot-site is idle \(offers 1 of 1 slot\)/);
+    const marker = `chain-cancel-${randomBytes(4).toString('hex')}`;
+    const first = spawnBin('testclient', ['-b', parent.clients], { input: `export M=${marker}; sleep 30\n` });
+    await waitForProcessesWith(marker);
+    first.kill('SIGINT');
+    expect((await first.waitForExit()).code).toBe(130);
+    await waitForNoProcessWith(marker);
+    const second = await runClient(['-b', parent.clients], 'echo second\n');
+    expect(second.code, second.proc.describe()).toBe(0);
+    expect(second.stdout).toContain('second');
   });
 });

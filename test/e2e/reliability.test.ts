@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobResult } from '@testcloud/protocol';
 import { Marks } from '../helpers/marks.js';
 import { FIXTURES, printedHash, spawnBin, startBroker, type Proc } from '../helpers/processes.js';
-import { waitForNoProcessWith, processesWith } from '../helpers/process-table.js';
+import { waitForNoProcessWith, waitForProcessesWith, processesWith } from '../helpers/process-table.js';
 import { rawDealer } from '../helpers/raw-peer.js';
 import { countResults, deadPort, expectedBody, hashOfRuns, parseResults, runHere, type LocalRun } from '../helpers/report.js';
 
@@ -23,15 +23,6 @@ async function startWorker(workers: string, marks?: Marks, args: string[] = []):
   const proc = spawnBin('testworker', ['--broker', workers, ...FAST_WORKER, ...args], marks ? { env: { TC_MARKS: marks.fifo } } : {});
   await proc.waitForLine(/connected to broker/);
   return proc;
-}
-
-/** Resolves once at least `count` processes carry `marker` (polled: nobody signals a fork). */
-async function waitForProcesses(marker: string, count: number, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (processesWith(marker).length < count) {
-    if (Date.now() > deadline) throw new Error(`fewer than ${count} processes of ${marker} after ${timeout} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function exitCode(proc: Proc): Promise<number | null> {
@@ -119,7 +110,7 @@ describe('when a worker dies or stalls', () => {
       const cmd = `export TC_ORPHAN=${marker}; ${FIXTURES}/mark orphan; sleep 100 & sleep 100`;
       spawnBin('testclient', ['--broker', broker.clients], { input: lines([cmd]) });
       await marks.waitFor('orphan');
-      await waitForProcesses(marker, 3); // sh and its two sleeps
+      await waitForProcessesWith(marker, 3); // sh and its two sleeps
       worker.kill('SIGKILL');
       await waitForNoProcessWith(marker);
     });

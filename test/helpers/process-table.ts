@@ -41,3 +41,12 @@ export async function waitForNoProcessWith(marker: string, timeout = 5000): Prom
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** Resolves once at least `count` live processes carry `marker` (polled: nobody signals a fork). */
+export async function waitForProcessesWith(marker: string, count = 1, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (processesWith(marker).length < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} processes of marker ${marker} after ${timeout} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

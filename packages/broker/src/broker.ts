@@ -390,13 +390,14 @@ export class Broker {
       pid: ready.pid,
       slots,
       offered: slots,
+      downstream: ready.downstream === true,
       weight: ready.weight,
       reported: undefined,
       load: undefined,
       running: new Map(),
       lastSeen: Date.now(),
     };
-    Object.assign(worker, { name: printable(ready.worker), host: printable(ready.host), pid: ready.pid, slots, offered: slots, weight: ready.weight > 0 ? ready.weight : 1 });
+    Object.assign(worker, { name: printable(ready.worker), host: printable(ready.host), pid: ready.pid, slots, offered: slots, downstream: ready.downstream === true, weight: ready.weight > 0 ? ready.weight : 1 });
     if (!known) {
       this.workers.add(worker);
       this.log.info(`worker ${worker.name} joined with ${plural(worker.slots, 'slot')} (${plural(this.workers.size, 'worker')}, ${plural(this.workers.totalSlots(), 'slot')} in all)`);
@@ -415,7 +416,7 @@ export class Broker {
     const before = workerState(worker);
     if (beat.offered !== undefined) {
       // A downstream broker's slots grow and shrink with its own pool; a worker's never exceed READY's.
-      if (beat.offered > worker.slots) worker.slots = Math.min(beat.offered, MAX_SLOTS);
+      if (worker.downstream && beat.offered > worker.slots) worker.slots = Math.min(beat.offered, MAX_SLOTS);
       worker.offered = Math.min(beat.offered, worker.slots);
     }
     if (beat.state !== undefined) worker.reported = beat.state;
@@ -466,11 +467,13 @@ export class Broker {
   /** A worker hands jobs back (it could not run them, or killed them for its host's sake). */
   private onRequeue(worker: WorkerRecord, refs: JobRef[], reason: string): void {
     let requeued = 0;
+    let unstarted = false;
     for (const ref of refs) {
       const job = worker.running.get(ref.id);
       if (!job || job.attempt !== ref.attempt) continue;
       worker.running.delete(ref.id);
       if (!job.acked) {
+        unstarted = true;
         // Handed back unstarted (it arrived after the worker withdrew its slots): not a loss.
         job.worker = null;
         if (job.client.jobs.get(job.id) !== job) continue;
@@ -481,7 +484,10 @@ export class Broker {
       }
       if (this.lose(job, `handed back by ${worker.name}: ${reason}`)) requeued++;
     }
-    if (requeued > 0) this.log.info(`worker ${worker.name} handed back ${plural(requeued, 'job')}: ${reason}`);
+    // It had no room for what we sent: believe it has none until its next heartbeat says
+    // otherwise, or the job would bounce between us as fast as loopback allows.
+    if (unstarted) worker.offered = Math.min(worker.offered, worker.running.size);
+    if (requeued > 0) this.log.limited(`handback-${worker.key}`, `worker ${worker.name} handed back ${plural(requeued, 'job')}: ${reason}`, 1000);
     this.scheduleDispatch();
   }
 

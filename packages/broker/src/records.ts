@@ -20,8 +20,10 @@ export interface WorkerRecord {
   name: string;
   host: string;
   pid: number;
-  /** Slots announced in READY. */
+  /** Slots announced in READY (a downstream broker's heartbeats may raise them). */
   slots: number;
+  /** A broker lending its pool (READY said downstream), not a single worker. */
+  downstream: boolean;
   /** Slots the worker offers right now (its heartbeats lower this when load limits bite). */
   offered: number;
   weight: number;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { BrokerLink, type JobRef, type JobSpec, type Logger, type Message, type MessageOfType } from '@testcloud/protocol';
+import { BrokerLink, type JobRef, type JobResult, type JobSpec, type Logger, type Message, type MessageOfType } from '@testcloud/protocol';
 import type { Broker } from './broker.js';
 import type { ClientRecord } from './records.js';
 
@@ -57,7 +57,7 @@ export class Upstream {
     if (this.client) this.broker.removeClient(this.client, 'was the upstream session, now over');
     this.attempts.clear();
     this.client = this.broker.attachLocalClient(`upstream ${this.options.endpoint}`, (message) => this.fromBroker(message));
-    return { type: 'ready', worker: this.options.name, host: hostname(), pid: process.pid, slots: Math.max(1, this.broker.capacity()), weight: 1 };
+    return { type: 'ready', worker: this.options.name, host: hostname(), pid: process.pid, slots: Math.max(1, this.broker.capacity()), weight: 1, downstream: true };
   }
 
   private heartbeat(): MessageOfType<'heartbeat'> {
@@ -81,9 +81,14 @@ export class Upstream {
         if (handBack.length > 0) this.link.send({ type: 'requeue', jobs: handBack, reason: 'the downstream broker is full (--max-queued)' });
         return;
       }
-      case 'cancel':
-        this.broker.cancel(client, message.jobs.filter((ref) => this.attempts.get(ref.id) === ref.attempt).map((ref) => ref.id));
+      case 'cancel': {
+        const refs = message.jobs.filter((ref) => this.attempts.get(ref.id) === ref.attempt);
+        this.broker.cancel(client, refs.map((ref) => ref.id));
+        for (const ref of refs) this.attempts.delete(ref.id);
+        // Answer as a worker would: the parent frees the slot only when a RESULT says the job is over.
+        if (refs.length > 0) this.link.send({ type: 'result', results: refs.map((ref) => cancelledResult(ref, this.options.name)) });
         return;
+      }
       default:
         return; // OK, heartbeats and BYE are the link's; nothing else is for a worker
     }
@@ -101,6 +106,26 @@ export class Upstream {
     }
     if (results.length > 0) this.link.send({ type: 'result', results });
   }
+}
+
+function cancelledResult(ref: JobRef, worker: string): JobResult {
+  return {
+    id: ref.id,
+    attempt: ref.attempt,
+    cmd: '',
+    exitcode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutEncoding: 'utf8',
+    stderrEncoding: 'utf8',
+    stdoutTruncated: 0,
+    stderrTruncated: 0,
+    duration: 0,
+    worker,
+    error: null,
+    stopped: 'cancelled',
+  };
 }
 
 function toSubmitted(job: JobSpec) {

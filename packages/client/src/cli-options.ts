@@ -1,5 +1,4 @@
-import { DEFAULT_CLIENT_ENDPOINT } from '@testcloud/protocol';
-import type { OptionTable } from '@testcloud/protocol/cli-kit';
+import { DEFAULT_CLIENT_ENDPOINT, type OptionTable } from '@testcloud/protocol/cli-kit';
 
 export const clientCli = {
   program: 'testclient',
@@ -20,6 +19,7 @@ export const clientCli = {
     'idle-timeout': { type: 'string', describe: 'kill a command that prints nothing for this long' },
     retries: { type: 'number', default: 0, describe: 'run a failed command (non-zero exit or timeout) up to N more times, on another worker where one is free' },
     'broker-timeout': { type: 'string', default: '60s', describe: 'give up when the broker has been unreachable this long in the middle of a run' },
+    'max-message-size': { type: 'string', default: '256MiB', describe: "largest message accepted from the broker; keep it above the broker's and workers' --max-message-size" },
     window: { type: 'number', default: 10000, describe: 'most commands in flight at once; stdin is read only as results free room' },
     cwd: {
       type: 'string',
@@ -89,6 +89,7 @@ export interface ClientArgs {
   idleTimeout?: string;
   retries: number;
   brokerTimeout: string;
+  maxMessageSize: string;
   window: number;
   cwd?: string;
   env?: string[];

@@ -22,6 +22,7 @@ async function main(args: ClientArgs): Promise<number> {
   const timeout = args.timeout === undefined ? 0 : parseDuration(args.timeout);
   const idleTimeout = args.idleTimeout === undefined ? 0 : parseDuration(args.idleTimeout);
   const brokerTimeout = parseDuration(args.brokerTimeout);
+  const maxMessageSize = parseSize(args.maxMessageSize);
   const curve = curveFromFlags(args.key, args.brokerKey);
   if (curve && args.local !== undefined) throw badOption('--local runs an embedded pool in this process: it takes no --key or --broker-key');
   let slots: number | undefined;
@@ -84,6 +85,7 @@ async function main(args: ClientArgs): Promise<number> {
       commands: session.commands(),
       connectTimeout,
       brokerTimeout,
+      maxMessageSize,
       timeout,
       idleTimeout,
       retries: args.retries,

@@ -25,8 +25,10 @@ const ORDERED_BATCH = 512;
 export class CommandPlan {
   /** Commands skipped by --resume, in input order. */
   readonly skipped: string[] = [];
-  private readonly commands: string[] = [];
-  private readonly positions: number[] = [];
+  /** Commands read and not yet answered, by id: what is in flight, not the whole input. */
+  private readonly commands = new Map<number, string>();
+  private readonly positions = new Map<number, number>();
+  private nextId = 0;
 
   constructor(
     private readonly input: AsyncIterable<string[]>,
@@ -35,12 +37,18 @@ export class CommandPlan {
 
   /** The command with this id. */
   cmdOf(id: number): string | undefined {
-    return this.commands[id];
+    return this.commands.get(id);
   }
 
   /** Its position among the input's commands, from 1 (the job log's Seq). */
   seqOf(id: number): number {
-    return this.positions[id] ?? id + 1;
+    return this.positions.get(id) ?? id + 1;
+  }
+
+  /** The command has its result: nothing more is asked about it (keeps memory to what is in flight). */
+  forget(id: number): void {
+    this.commands.delete(id);
+    this.positions.delete(id);
   }
 
   async *batches(): AsyncGenerator<PlannedCommand[]> {
@@ -55,9 +63,9 @@ export class CommandPlan {
           this.skipped.push(cmd);
           continue;
         }
-        const command = { id: this.commands.length, cmd };
-        this.commands.push(cmd);
-        this.positions.push(position);
+        const command = { id: this.nextId++, cmd };
+        this.commands.set(command.id, cmd);
+        this.positions.set(command.id, position);
         this.options.onPlanned?.(command);
         batch.push(command);
       }

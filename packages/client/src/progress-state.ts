@@ -54,6 +54,7 @@ export class ProgressState {
   end(id: number, duration: number, failed: boolean): void {
     if (!this.ever.has(id)) this.begin(id); // its QUEUED may have been lost with a reconnect
     this.running.delete(id);
+    this.ever.delete(id); // a result is final: no QUEUED for this id comes any more
     this.done++;
     if (failed) this.failed++;
     this.finished++;

@@ -141,6 +141,7 @@ export class RunSession {
     this.timings?.record(result);
     if (this.options.junitFile !== undefined) this.results.push(result);
     this.state.end(result.id, result.duration, isFailure(result));
+    this.plan.forget(result.id);
     if (this.ordered) this.ordered.add(result);
     else this.reporter.result(result);
     this.progress?.update();

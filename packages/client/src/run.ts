@@ -214,10 +214,17 @@ export async function runCommands(options: RunOptions): Promise<RunSummary> {
       for await (const lines of options.commands) {
         if (halted !== null) break;
         const planned = lines.map((line) => (typeof line === 'string' ? { id: nextId++, cmd: line } : line));
-        for (const command of planned) pending.set(command.id, command);
-        read += planned.length;
-        submit(planned.map(toJob));
-        while (pending.size >= window && halted === null) await new Promise<void>((resolve) => (roomWaiter = resolve));
+        // One read of stdin can hold thousands of commands: never have more than the window
+        // (ours, or the broker's --max-queued) submitted and unanswered.
+        for (let i = 0; i < planned.length && halted === null; ) {
+          while (pending.size >= window && halted === null) await new Promise<void>((resolve) => (roomWaiter = resolve));
+          if (halted !== null) break;
+          const chunk = planned.slice(i, i + window - pending.size);
+          for (const command of chunk) pending.set(command.id, command);
+          read += chunk.length;
+          i += chunk.length;
+          submit(chunk.map(toJob));
+        }
       }
       if (halted !== null) return;
       total = read;

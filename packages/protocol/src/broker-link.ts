@@ -69,7 +69,8 @@ export class BrokerLink {
   private lastHeard = 0;
   private greetedAt = 0;
   private timer: NodeJS.Timeout | undefined;
-  private loops: Promise<void>[] = [];
+  /** Receive loops still running (one per socket; an old socket's ends when it is closed). */
+  private readonly loops = new Set<Promise<void>>();
 
   constructor(private readonly options: BrokerLinkOptions) {
     this.log = options.logger ?? createLogger(options.role === 'worker' ? 'testworker' : 'testclient');
@@ -156,7 +157,9 @@ export class BrokerLink {
       this.greet();
     });
     socket.connect(this.options.endpoint);
-    this.loops.push(this.serve(socket, channel));
+    const loop = this.serve(socket, channel);
+    this.loops.add(loop);
+    void loop.finally(() => this.loops.delete(loop));
     this.greet();
   }
 

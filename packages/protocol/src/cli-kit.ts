@@ -8,6 +8,10 @@ import type { Options } from 'yargs';
 import type yargsType from 'yargs';
 import { formatError } from './format-error.js';
 
+// The option tables need the default endpoints; importing them from here rather than from the
+// package's index keeps zeromq (~40 ms to load) out of `--help` and `--version`.
+export { DEFAULT_CLIENT_ENDPOINT, DEFAULT_WORKER_ENDPOINT } from './defaults.js';
+
 export type OptionTable = Record<string, Options & { describe: string }>;
 
 export interface CliSpec<A> {

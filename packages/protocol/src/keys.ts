@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestcloudError } from './errors.js';
 import { isZ85Key } from './z85.js';
@@ -23,16 +23,26 @@ export async function generateKeyFiles(dir: string, name: string): Promise<{ sec
   const secretFile = join(dir, `${name}.key`);
   const publicFile = join(dir, `${name}.pub`);
   for (const file of [secretFile, publicFile]) {
-    if (existsSync(file)) throw new KeyError('TESTCLOUD_KEY_EXISTS', `${file} already exists; remove it first to make a new key`);
+    // lstat, not exists: a dangling symlink must count as "there" too.
+    if (lstatOrNull(file)) throw new KeyError('TESTCLOUD_KEY_EXISTS', `${file} already exists; remove it first to make a new key`);
   }
+  // 'wx' creates or fails: never through a symlink, never over a file that appeared meanwhile.
   writeFileSync(
     secretFile,
     `# testcloud CURVE key "${name}". Secret: keep this file private (mode 0600).\npublic-key ${pair.publicKey}\nsecret-key ${pair.secretKey}\n`,
-    { mode: 0o600 },
+    { mode: 0o600, flag: 'wx' },
   );
   chmodSync(secretFile, 0o600);
-  writeFileSync(publicFile, `${pair.publicKey} ${name}\n`, { mode: 0o644 });
+  writeFileSync(publicFile, `${pair.publicKey} ${name}\n`, { mode: 0o644, flag: 'wx' });
   return { secretFile, publicFile, publicKey: pair.publicKey };
+}
+
+function lstatOrNull(file: string): ReturnType<typeof lstatSync> | null {
+  try {
+    return lstatSync(file);
+  } catch {
+    return null;
+  }
 }
 
 /** Reads a NAME.key file, refusing one that anybody but its owner can read. */

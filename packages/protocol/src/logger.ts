@@ -21,6 +21,8 @@ export function createLogger(name: string, { quiet = false, write = (line: strin
       const now = Date.now();
       const previous = last.get(key);
       if (previous !== undefined && now - previous < intervalMs) return false;
+      // Keys can come from peers (one per rejected address): forget the ones whose interval is over.
+      if (last.size >= 1024) for (const [k, at] of last) if (now - at >= intervalMs) last.delete(k);
       last.set(key, now);
       emit(message);
       return true;

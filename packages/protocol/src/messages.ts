@@ -100,7 +100,8 @@ export interface LoadReport {
 
 export type Message =
   // worker -> broker
-  | { type: 'ready'; worker: string; host: string; pid: number; slots: number; weight: number }
+  // (downstream: the sender is a broker lending its pool; its heartbeats may raise its slots)
+  | { type: 'ready'; worker: string; host: string; pid: number; slots: number; weight: number; downstream?: boolean }
   | { type: 'queued'; jobs: JobRef[] }
   | { type: 'result'; results: JobResult[] }
   // broker -> worker, broker -> client

@@ -13,6 +13,8 @@ function invalid(path: string, expected: string, value: unknown): never {
 
 export const string: Parser<string> = (v, path) => (typeof v === 'string' ? v : invalid(path, 'a string', v));
 
+export const boolean: Parser<boolean> = (v, path) => (typeof v === 'boolean' ? v : invalid(path, 'true or false', v));
+
 export const integer: Parser<number> = (v, path) =>
   Number.isSafeInteger(v) ? (v as number) : invalid(path, 'an integer', v);
 

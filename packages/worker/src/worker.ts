@@ -75,6 +75,11 @@ export class Worker {
   private stopping = false;
   private readonly guard: LoadGuard;
   private readonly reaper = new GroupReaper((reason) => this.log.warn(reason));
+  /**
+   * Jobs of an ended session, killed but not yet gone. They are out of `running` so that the new
+   * session can take a job with the same key, and they are not offered as free slots.
+   */
+  private readonly dying = new Set<RunningJob>();
   /** Why the worker is draining (taking no new job, leaving once the running ones end), if it is. */
   private draining: string | undefined;
   private accepted = 0;
@@ -166,7 +171,11 @@ export class Worker {
   /** The greeting of every session: whatever still runs belongs to a session that is over. */
   private ready(): Message {
     this.session++;
-    for (const job of this.running.values()) job.controller.abort();
+    for (const job of this.running.values()) {
+      job.controller.abort();
+      this.dying.add(job);
+    }
+    this.running.clear();
     this.pendingQueued = [];
     this.pendingResults = [];
     return { type: 'ready', worker: this.name, host: hostname(), pid: process.pid, slots: this.options.slots, weight: this.options.weight ?? 1 };
@@ -182,7 +191,7 @@ export class Worker {
     const state = workerStateOf({ draining: this.draining !== undefined, paused: this.guard.pausedCount, admit, running: this.running.size, slots });
     const maxJobs = this.options.host?.maxJobs;
     const allowed = maxJobs === undefined ? slots : Math.min(slots, this.running.size + maxJobs - this.accepted);
-    const offered = this.draining !== undefined || !admit ? 0 : Math.max(0, allowed);
+    const offered = this.draining !== undefined || !admit ? 0 : Math.max(0, allowed - this.dying.size);
     const load = this.guard.report();
     return { type: 'heartbeat', state, offered, ...(load ? { load } : {}) };
   }
@@ -247,7 +256,7 @@ export class Worker {
     }
     // Only the broker's bookkeeping keeps us within our slots; a confused or hostile one must not
     // make us run more than we offered.
-    if (this.running.size >= this.options.slots) {
+    if (this.running.size + this.dying.size >= this.options.slots) {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
       return;
     }
@@ -289,8 +298,11 @@ export class Worker {
       }))
       .then((outcome) => {
         if (spawnedPid !== undefined) this.reaper.release(spawnedPid);
-        if (this.running.get(spec.id) === job) this.running.delete(spec.id);
-        const { paused, killedFor } = this.guard.release(spec.id);
+        const current = this.running.get(spec.id) === job;
+        if (current) this.running.delete(spec.id);
+        this.dying.delete(job);
+        // The guard knows jobs by key: a new session's job with this key keeps its entry.
+        const { paused, killedFor } = current || !this.running.has(spec.id) ? this.guard.release(spec.id) : { paused: 0, killedFor: undefined };
         if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
         if (killedFor !== undefined) {
           // Killed for the host's sake: another worker runs it; no RESULT, so it is printed once.
