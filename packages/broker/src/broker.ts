@@ -14,6 +14,8 @@ import {
   type Message,
   type ProtocolError,
   type SubmittedCommand,
+  assertNever,
+  plural,
 } from '@testcloud/protocol';
 import { Router } from 'zeromq';
 import { checkBindAllowed } from './bind-policy.js';
@@ -684,10 +686,4 @@ function printable(text: string): string {
   return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
 
-function assertNever(value: never): never {
-  throw new Error(`unhandled message ${JSON.stringify(value)}`);
-}

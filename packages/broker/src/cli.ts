@@ -1,31 +1,32 @@
 import { hostname } from 'node:os';
+import { BrokerError } from './errors.js';
 import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { brokerCli, type BrokerArgs } from './cli-options.js';
 
 async function main(args: BrokerArgs): Promise<number> {
-  const [{ parseSize, parseDuration, createLogger, TestcloudError, readKeyPair, readAuthorizedKeys, curveFromFlags }, { Broker }] = await Promise.all([
+  const [{ parseSize, parseDuration, createLogger, readKeyPair, readAuthorizedKeys, curveFromFlags }, { Broker }] = await Promise.all([
     import('@testcloud/protocol'),
     import('./broker.js'),
   ]);
-  if (!Number.isInteger(args.maxQueued) || args.maxQueued < 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `--max-queued must be a whole number >= 1, got ${args.maxQueued}`);
+  if (!Number.isInteger(args.maxQueued) || args.maxQueued < 1) throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', `--max-queued must be a whole number >= 1, got ${args.maxQueued}`);
   if (args.key === undefined && (args.authorizedClients !== undefined || args.authorizedWorkers !== undefined)) {
-    throw new TestcloudError('TESTCLOUD_BAD_OPTION', '--authorized-clients and --authorized-workers need --key: the broker authenticates peers only over CURVE');
+    throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', '--authorized-clients and --authorized-workers need --key: the broker authenticates peers only over CURVE');
   }
   if (args.key !== undefined && (args.authorizedClients === undefined || args.authorizedWorkers === undefined)) {
-    throw new TestcloudError(
-      'TESTCLOUD_BAD_OPTION',
+    throw new BrokerError(
+      'TESTCLOUD_BROKER_BAD_OPTION',
       '--key needs --authorized-clients FILE and --authorized-workers FILE: the public keys allowed on each side (an empty file allows nobody)',
     );
   }
   const readAllowLists = () => ({ clients: readAuthorizedKeys(args.authorizedClients!), workers: readAuthorizedKeys(args.authorizedWorkers!) });
   const security = args.key !== undefined ? { keyPair: readKeyPair(args.key), allow: readAllowLists() } : undefined;
   for (const [flag, value] of [['--liveness', args.liveness], ['--max-lost', args.maxLost]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `${flag} must be a whole number >= 1, got ${value}`);
+    if (!Number.isInteger(value) || value < 1) throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', `${flag} must be a whole number >= 1, got ${value}`);
   }
   // 0 would expire every peer at once; past 2^31-1 ms Node's timers fire at once instead.
   for (const [flag, text] of [['--heartbeat', args.heartbeat], ['--ack-timeout', args.ackTimeout]] as const) {
     const ms = parseDuration(text);
-    if (ms < 1 || ms > 2 ** 31 - 1) throw new TestcloudError('TESTCLOUD_BAD_OPTION', `${flag} must be between 1ms and 596h, got ${text}`);
+    if (ms < 1 || ms > 2 ** 31 - 1) throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', `${flag} must be between 1ms and 596h, got ${text}`);
   }
   const log = createLogger('testbroker');
   const broker = new Broker({
@@ -47,7 +48,7 @@ async function main(args: BrokerArgs): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   const upstreamCurve = curveFromFlags(args.upstreamKey, args.upstreamBrokerKey);
-  if (upstreamCurve && args.upstream === undefined) throw new TestcloudError('TESTCLOUD_BAD_OPTION', '--upstream-key and --upstream-broker-key need --upstream');
+  if (upstreamCurve && args.upstream === undefined) throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', '--upstream-key and --upstream-broker-key need --upstream');
   const endpoints = await broker.start();
   log.info(`listening for clients on ${endpoints.client} and for workers on ${endpoints.worker} (broker ${broker.id})`);
   if (security) {

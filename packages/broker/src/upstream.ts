@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { BrokerLink, type JobRef, type JobResult, type JobSpec, type Logger, type Message, type MessageOfType } from '@testcloud/protocol';
+import { BrokerLink, type CurveSettings, type JobRef, type JobResult, type JobSpec, type Logger, type Message, type MessageOfType } from '@testcloud/protocol';
 import type { Broker } from './broker.js';
 import type { ClientRecord } from './records.js';
 
@@ -8,7 +8,7 @@ export interface UpstreamOptions {
   endpoint: string;
   /** Name this broker has among the parent's workers. */
   name: string;
-  curve?: { publicKey: string; secretKey: string; serverKey: string };
+  curve?: CurveSettings;
   logger: Logger;
 }
 

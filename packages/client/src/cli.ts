@@ -1,11 +1,12 @@
 import { fstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
+import { ClientError } from './errors.js';
 import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { clientCli, type ClientArgs } from './cli-options.js';
 
 async function main(args: ClientArgs): Promise<number> {
-  const [{ TestcloudError, parseDuration, parseSize, curveFromFlags }, { Chalk }, { RunSession }, { readCommands }, { runCommands }, { HaltPolicy }, { jobEnv }] =
+  const [{ parseDuration, parseSize, curveFromFlags }, { Chalk }, { RunSession }, { readCommands }, { runCommands }, { HaltPolicy }, { jobEnv }] =
     await Promise.all([
       import('@testcloud/protocol'),
       import('chalk'),
@@ -15,7 +16,7 @@ async function main(args: ClientArgs): Promise<number> {
       import('./halt-policy.js'),
       import('./job-env.js'),
     ]);
-  const badOption = (message: string) => new TestcloudError('TESTCLOUD_CLIENT_BAD_OPTION', message);
+  const badOption = (message: string) => new ClientError('TESTCLOUD_CLIENT_BAD_OPTION', message);
   const connectTimeout = parseDuration(args.connectTimeout);
   if (!Number.isInteger(args.window) || args.window < 1) throw badOption(`--window must be a whole number >= 1, got ${args.window}`);
   if (!Number.isInteger(args.retries) || args.retries < 0) throw badOption(`--retries must be a whole number >= 0, got ${args.retries}`);

@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import prettyMs from 'pretty-ms';
-import { decodeStream, type JobResult } from '@testcloud/protocol';
+import { decodeStream, plural, type JobResult } from '@testcloud/protocol';
 import { describeFailure, isFailure } from './outcome.js';
 import type { RunObserver } from './run.js';
 import type { ReportSummary } from './report-summary.js';
@@ -110,6 +110,3 @@ function tagBytes(bytes: Buffer, tag: string): Buffer {
   return Buffer.concat(parts);
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}

@@ -1,4 +1,4 @@
-import { BrokerLink, ResultHasher, type JobEnv, type JobResult, type Message, type SubmittedCommand } from '@testcloud/protocol';
+import { BrokerLink, ResultHasher, assertNever, type CurveSettings, type JobEnv, type JobResult, type Message, type SubmittedCommand } from '@testcloud/protocol';
 import { ClientError } from './errors.js';
 import type { HaltPolicy } from './halt-policy.js';
 import { isFailure } from './outcome.js';
@@ -50,7 +50,7 @@ export interface RunOptions {
   /** Aborting (Ctrl-C) says goodbye to the broker, which cancels our jobs, and rejects. */
   signal?: AbortSignal;
   /** CURVE: our key pair and the broker's public key. */
-  curve?: { publicKey: string; secretKey: string; serverKey: string };
+  curve?: CurveSettings;
 }
 
 export interface RunSummary {
@@ -268,6 +268,3 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Erro
   }
 }
 
-function assertNever(value: never): never {
-  throw new Error(`unhandled message ${JSON.stringify(value)}`);
-}

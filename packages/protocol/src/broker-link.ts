@@ -3,6 +3,7 @@ import { Dealer } from 'zeromq';
 import { Channel } from './channel.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './codec.js';
 import { createLogger, type Logger } from './logger.js';
+import type { CurveSettings } from './keys.js';
 import type { Message, MessageOfType } from './messages.js';
 
 export const DEFAULT_HEARTBEAT = 1000;
@@ -42,7 +43,7 @@ export interface BrokerLinkOptions {
   reconnectMax?: number;
   maxMessageSize?: number;
   /** CURVE: our key pair and the broker's public key. Without it the link is plain text. */
-  curve?: { publicKey: string; secretKey: string; serverKey: string };
+  curve?: CurveSettings;
   logger?: Logger;
 }
 

@@ -112,7 +112,13 @@ export function readAuthorizedKeys(file: string): Map<string, string> {
 /**
  * The CURVE settings of a worker or client from its --key and --broker-key: both or neither.
  */
-export function curveFromFlags(key: string | undefined, brokerKey: string | undefined): { publicKey: string; secretKey: string; serverKey: string } | undefined {
+/** What a worker, client or downstream broker needs to talk CURVE to a broker. */
+export interface CurveSettings extends KeyPair {
+  /** The broker's public key. */
+  serverKey: string;
+}
+
+export function curveFromFlags(key: string | undefined, brokerKey: string | undefined): CurveSettings | undefined {
   if (key === undefined && brokerKey === undefined) return undefined;
   if (key === undefined) throw new KeyError('TESTCLOUD_KEY_MISSING', '--broker-key needs --key FILE too: our own key pair, whose .pub the broker must allow');
   if (brokerKey === undefined) throw new KeyError('TESTCLOUD_KEY_MISSING', "--key needs --broker-key too: the broker's public key (its .pub file or the key itself)");

@@ -11,6 +11,8 @@ import {
   type Message,
   type MessageOfType,
   type Session,
+  assertNever,
+  type CurveSettings,
 } from '@testcloud/protocol';
 import { GroupReaper } from './group-reaper.js';
 import { ExecaExecutor } from './execa-executor.js';
@@ -41,7 +43,7 @@ export interface WorkerOptions {
   heartbeat?: number;
   liveness?: number;
   /** CURVE: our key pair and the broker's public key. */
-  curve?: { publicKey: string; secretKey: string; serverKey: string };
+  curve?: CurveSettings;
   /** Load limits, memory guard, niceness and recycling (see load-options.ts); none by default. */
   host?: Partial<HostOptions>;
   logger?: Logger;
@@ -384,6 +386,3 @@ function toResult(job: JobSpec, outcome: ExecOutcome, worker: string): JobResult
   };
 }
 
-function assertNever(value: never): never {
-  throw new Error(`unhandled message ${JSON.stringify(value)}`);
-}
