@@ -129,6 +129,14 @@ describe(`hostile input (fuzz seed ${SEED})`, () => {
     await fuzz((frames) => broker.send([peer!, ...frames]), SEED + 2);
     // Make sure it is in a session, then give it a job: it must run it and report it.
     await reply(peer!, { type: 'ok', broker: 'fuzz-broker', heartbeat: 200 });
+    // Jobs of the fuzz's many sessions may still be dying: a worker offers no slot they hold (and
+    // hands back a job sent into one), so wait, as a broker would, until it offers one again.
+    const seen = broker.received.length;
+    await broker.waitFor(
+      (m) => (m.type === 'heartbeat' && (m.offered ?? 0) >= 1 && broker.received.findIndex((r) => r.message === m) >= seen ? true : undefined),
+      'a heartbeat offering a free slot',
+      worker,
+    );
     await reply(peer!, { type: 'job', jobs: [{ id: 424_242, cmd: 'echo fuzzed-worker-ok', attempt: 1, timeout: 0, idleTimeout: 0 }] });
     const result = await broker.waitFor(
       (m) => (m.type === 'result' ? m.results.find((r) => r.id === 424_242) : undefined),

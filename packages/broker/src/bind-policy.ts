@@ -34,3 +34,14 @@ export function checkBindAllowed(endpoint: string, { insecure }: { insecure: boo
   }
   return { public: true };
 }
+
+/** Binds a socket, turning ZeroMQ's error into one line that says what to do. */
+export async function bindSocket(socket: { bind(endpoint: string): Promise<void>; readonly lastEndpoint: string | null }, endpoint: string): Promise<string> {
+  try {
+    await socket.bind(endpoint);
+  } catch (cause) {
+    const reason = (cause as { code?: string }).code === 'EADDRINUSE' ? 'the address is already in use (is another testbroker running?)' : (cause as Error).message;
+    throw new BrokerError('TESTCLOUD_BIND_FAILED', `cannot listen on ${endpoint}: ${reason}`, { cause });
+  }
+  return socket.lastEndpoint ?? endpoint;
+}

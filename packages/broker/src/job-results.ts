@@ -1,0 +1,29 @@
+import type { JobResult } from '@testcloud/protocol';
+import type { BrokerJob } from './records.js';
+
+/** Failures worth a retry: the command ran and failed, or timed out; not a cancel. */
+export function isRetriable(result: JobResult): boolean {
+  if (result.stopped === 'cancelled') return false;
+  return result.exitcode !== 0 || result.stopped !== null;
+}
+
+/** The result the broker reports itself for a job that lost too many workers (--max-lost). */
+export function lostResult(job: BrokerJob, error: string): JobResult {
+  return {
+    id: job.id,
+    attempt: job.attempt,
+    cmd: job.cmd,
+    exitcode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutEncoding: 'utf8',
+    stderrEncoding: 'utf8',
+    stdoutTruncated: 0,
+    stderrTruncated: 0,
+    duration: 0,
+    worker: '',
+    error,
+    stopped: 'lost',
+  };
+}
