@@ -8,9 +8,11 @@ const SLOTS = 2;
 /** A skewed suite: six short commands, then three long ones (the worst input order for LPT's sake). */
 const SUITE: Array<[name: string, seconds: number]> = [
   ...[1, 2, 3, 4, 5, 6].map((n): [string, number] => [`short-${n}`, 0.05]),
-  ['long-1', 0.4],
-  ['long-2', 0.4],
-  ['long-3', 0.4],
+  // Long enough that a short command slowed by a busy machine (or a slot's first start) is
+  // never mistaken for one of them.
+  ['long-1', 1],
+  ['long-2', 1],
+  ['long-3', 1],
 ];
 const NOMINAL = new Map(SUITE);
 
