@@ -7,12 +7,12 @@ import { runClient, startBroker, startWorker } from '../helpers/processes.js';
 const SLOTS = 2;
 /** A skewed suite: six short commands, then three long ones (the worst input order for LPT's sake). */
 const SUITE: Array<[name: string, seconds: number]> = [
-  ...[1, 2, 3, 4, 5, 6].map((n): [string, number] => [`short-${n}`, 0.05]),
+  ...[1, 2, 3, 4, 5, 6].map((n): [string, number] => [`short-${n}`, 0.1]),
   // Long enough that a short command slowed by a busy machine (or a slot's first start) is
   // never mistaken for one of them.
-  ['long-1', 1],
-  ['long-2', 1],
-  ['long-3', 1],
+  ['long-1', 0.8],
+  ['long-2', 0.8],
+  ['long-3', 0.8],
 ];
 const NOMINAL = new Map(SUITE);
 
