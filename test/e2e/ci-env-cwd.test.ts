@@ -22,7 +22,10 @@ describe('--env and --cwd travel with each job', () => {
       { env: { CI_SECRET: 's3cr3t' } },
     );
     expect(run.code, run.proc.describe()).toBe(0);
-    const [pwd, env] = ndjson(run.stdout).filter((o) => o.type === 'result');
+    // Results arrive as commands finish; put them back in input order.
+    const [pwd, env] = ndjson(run.stdout)
+      .filter((o) => o.type === 'result')
+      .sort((a, b) => (a.id as number) - (b.id as number));
     expect(pwd!.stdout).toBe(`${join(base, 'pkg', 'a')}\n`);
     // On top of the worker's own environment, not instead of it.
     expect(env!.stdout).toBe(`s3cr3t|fast lane|${process.env.HOME}`);
