@@ -245,7 +245,7 @@ describe('when the client goes away', () => {
     const { marks, broker } = await cluster();
     const client = spawnBin('testclient', ['--broker', broker.clients], { input: lines(sleepers(marker)) });
     await marks.waitFor('started', { count: 4 });
-    expect(processesWith(marker).length).toBeGreaterThanOrEqual(4 * 3); // each: a shell and 2 sleeps
+    await waitForProcessesWith(marker, 4 * 3); // each: a shell and 2 sleeps, forked after the mark
 
     client.kill('SIGKILL');
     await broker.proc.waitForLine(/client \S+ expired: no heartbeat for [\d.]+s: dropped 4 queued jobs, cancelled 4 running jobs/);
