@@ -163,7 +163,10 @@ export function* fuzzMessages(seed: number, count: number, maxMessageSize: numbe
   }
 }
 
-/** False for frames that decode to a JOB or SUBMIT of anything but `true`. */
+/** Fields a fuzzed job may carry: nothing that changes where or how `true` runs (no env, no cwd). */
+const PLAIN_JOB_FIELDS = new Set(['id', 'cmd', 'attempt', 'timeout', 'idleTimeout', 'retries', 'priority']);
+
+/** False for frames that decode to a JOB or SUBMIT of anything but a plain `true`. */
 export function isHarmless(frames: Buffer[], maxMessageSize: number): boolean {
   let message: Message;
   try {
@@ -172,5 +175,5 @@ export function isHarmless(frames: Buffer[], maxMessageSize: number): boolean {
     return true;
   }
   if (message.type !== 'job' && message.type !== 'submit') return true;
-  return message.jobs.every((job) => job.cmd === 'true');
+  return message.jobs.every((job) => job.cmd === 'true' && Object.keys(job).every((key) => PLAIN_JOB_FIELDS.has(key)));
 }

@@ -1,12 +1,12 @@
 import { fstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
-import { ClientError } from './errors.js';
 import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { clientCli, type ClientArgs } from './cli-options.js';
 
 async function main(args: ClientArgs): Promise<number> {
-  const [{ parseDuration, parseSize, curveFromFlags }, { Chalk }, { RunSession }, { readCommands }, { runCommands }, { HaltPolicy }, { jobEnv }] =
+  // Imported here, not at the top: --help and --version must not load zeromq (~15 ms).
+  const [{ parseDuration, parseSize, curveFromFlags }, { Chalk }, { RunSession }, { readCommands }, { runCommands }, { HaltPolicy }, { jobEnv }, { ClientError }] =
     await Promise.all([
       import('@testcloud/protocol'),
       import('chalk'),
@@ -15,6 +15,7 @@ async function main(args: ClientArgs): Promise<number> {
       import('./run.js'),
       import('./halt-policy.js'),
       import('./job-env.js'),
+      import('./errors.js'),
     ]);
   const badOption = (message: string) => new ClientError('TESTCLOUD_CLIENT_BAD_OPTION', message);
   const connectTimeout = parseDuration(args.connectTimeout);

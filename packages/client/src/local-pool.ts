@@ -34,7 +34,7 @@ export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPo
   const worker = new Worker({
     broker: endpoints.worker,
     slots: options.slots,
-    executor: await createExecutor(options.executor ?? 'fast', (reason) => workerLog.warn(reason)),
+    executor: await createExecutor(options.executor ?? 'fast', { slots: options.slots, onFallback: (reason) => workerLog.warn(reason) }),
     name: `local:${process.pid}`,
     logger: workerLog,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),

@@ -37,6 +37,11 @@ function loadYargs(): { yargs: typeof yargsType; hideBin: (argv: string[]) => st
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
+  // `--version` alone needs no parser: answering it without loading yargs halves its start-up.
+  if (process.argv.length === 3 && process.argv[2] === '--version') {
+    process.stdout.write(`${process.env.npm_package_version ?? VERSION}\n`);
+    return;
+  }
   const { yargs, hideBin } = loadYargs();
   const args = hideBin(process.argv);
   const verbose = args.includes('--verbose') || args.includes('-v');

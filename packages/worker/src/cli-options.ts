@@ -1,5 +1,4 @@
-import { DEFAULT_WORKER_ENDPOINT } from '@testcloud/protocol';
-import type { OptionTable } from '@testcloud/protocol/cli-kit';
+import { DEFAULT_WORKER_ENDPOINT, type OptionTable } from '@testcloud/protocol/cli-kit';
 
 export const workerCli = {
   program: 'testworker',

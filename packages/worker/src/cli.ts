@@ -25,7 +25,7 @@ async function main(args: WorkerArgs): Promise<number> {
     return superviseFromCli(workerCli, args as unknown as Parameters<typeof superviseFromCli>[1], createLogger('testworker supervisor'));
   }
   const { createExecutor } = await import('./executors.js');
-  const executor = await createExecutor(args.executor, (reason) => log.warn(reason));
+  const executor = await createExecutor(args.executor, { slots, onFallback: (reason) => log.warn(reason) });
   const worker = new Worker({
     broker: args.broker,
     slots,

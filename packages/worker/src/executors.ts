@@ -1,3 +1,4 @@
+import { assertNever } from '@testcloud/protocol';
 import type { Executor } from './executor.js';
 
 /**
@@ -8,11 +9,11 @@ export const EXECUTOR_KINDS = ['fast', 'execa', 'noop'] as const;
 export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
 
 /** Builds an executor, importing only the module it needs (execa alone costs ~100 ms of start-up). */
-export async function createExecutor(kind: ExecutorKind, onFallback?: (reason: string) => void): Promise<Executor> {
+export async function createExecutor(kind: ExecutorKind, options: { slots?: number; onFallback?(reason: string): void } = {}): Promise<Executor> {
   switch (kind) {
     case 'fast': {
       const { LauncherExecutor } = await import('./launcher-executor.js');
-      return new LauncherExecutor(onFallback);
+      return new LauncherExecutor(options);
     }
     case 'execa': {
       const { ExecaExecutor } = await import('./execa-executor.js');
@@ -27,6 +28,3 @@ export async function createExecutor(kind: ExecutorKind, onFallback?: (reason: s
   }
 }
 
-function assertNever(value: never): never {
-  throw new Error(`unknown executor ${String(value)}`);
-}

@@ -6,9 +6,23 @@ import type { ExecOutcome, ExecRequest, Executor } from './executor.js';
 import { Launcher } from './launcher.js';
 import { launcherEnvironment, type LauncherEnvironment } from './launcher-script.js';
 import { OutputCapture } from './output-capture.js';
-import { DEFAULT_KILL_GRACE, StopWatch, stopGroup } from './process-group.js';
+import { DEFAULT_KILL_GRACE, StopWatch } from './process-group.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+
+export interface LauncherExecutorOptions {
+  /**
+   * At most this many launchers (the worker's slots): a job that arrives while all are busy
+   * waits for one to be free, which lets a worker take a job or two more than it runs at once
+   * and start each the moment a slot frees, without a round trip to the broker. Without it, one
+   * launcher per job running at once.
+   */
+  slots?: number;
+  /** Told once if bash cannot be started and commands go through execa instead. */
+  onFallback?(reason: string): void;
+  /** The bash to run (default: bash on PATH). */
+  bash?: string;
+}
 
 /**
  * The default executor: each command still runs as `sh -c CMD` in a process group of its own,
@@ -18,16 +32,20 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, numbe
  * started it falls back to it.
  */
 export class LauncherExecutor implements Executor {
-  private readonly idle: Launcher[] = [];
+  private readonly launchers = new Set<Launcher>();
+  private readonly waiting: Array<() => void> = [];
   private readonly running = new Set<Promise<ExecOutcome>>();
   private readonly environment: LauncherEnvironment = launcherEnvironment();
+  private readonly maxLaunchers: number;
   private fallback: Executor | undefined;
   private closed = false;
 
   /** Set when bash could not be started and commands go through execa instead. */
   fallbackReason: string | undefined;
 
-  constructor(private readonly onFallback?: (reason: string) => void) {}
+  constructor(private readonly options: LauncherExecutorOptions = {}) {
+    this.maxLaunchers = options.slots ?? Number.POSITIVE_INFINITY;
+  }
 
   run(request: ExecRequest): Promise<ExecOutcome> {
     const outcome = this.runOnLauncher(request);
@@ -36,55 +54,54 @@ export class LauncherExecutor implements Executor {
     return outcome;
   }
 
-  /** Ends the idle launchers and waits for running jobs (the worker has aborted them). */
+  /** Waits for running jobs (the worker has aborted them), then ends every launcher. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const launcher of this.idle.splice(0)) launcher.retire();
     await Promise.allSettled([...this.running]);
+    for (const launcher of this.launchers) {
+      launcher.hold(); // an idle launcher is unref'd: keep the process up until it has exited
+      launcher.retire();
+    }
+    await Promise.all([...this.launchers].map((launcher) => launcher.exited));
   }
 
   private async runOnLauncher(request: ExecRequest): Promise<ExecOutcome> {
-    const started = performance.now();
     const invalid = invalidRequest(request);
-    if (invalid !== undefined) return notStarted(invalid, started);
+    if (invalid !== undefined) return notStarted(invalid, null);
     if (this.fallback) return this.fallback.run(request);
+    const cwd = resolve(request.cwd || '.');
     let launcher: Launcher;
     try {
-      launcher = await this.acquire();
+      launcher = await this.acquire(cwd);
     } catch (error) {
       if (this.fallbackReason === undefined) {
         this.fallbackReason = `cannot start the bash launcher (${(error as Error).message}): running commands through execa`;
-        this.onFallback?.(this.fallbackReason);
+        this.options.onFallback?.(this.fallbackReason);
       }
       return (await this.fallbackExecutor()).run(request);
     }
+    if (request.signal?.aborted) {
+      // Cancelled while it waited for a launcher: it never starts.
+      launcher.unreserve();
+      this.released(launcher);
+      return notStarted(null, 'cancelled');
+    }
+    const started = performance.now();
     return new Promise((done) => {
-      const cwd = resolve(request.cwd || '.');
       const stdout = new OutputCapture(request.maxOutput);
       const stderr = new OutputCapture(request.maxOutput);
       const grace = request.killGrace ?? DEFAULT_KILL_GRACE;
-      let pid: number | undefined;
-      let pendingStop: number | undefined;
       let ended: { exitcode: number | null; signal: string | null } | undefined;
       let error: string | null = null;
       let giveUp: NodeJS.Timeout | undefined;
       // A stopped job whose escaped children still hold its streams is not waited for forever.
       const giveUpOnStreamsLater = () => {
-        if (ended && watch.stopped && !giveUp) giveUp = setTimeout(() => launcher.abandonStreams(), grace + 250);
+        if (ended && watch.stopped && !giveUp) giveUp = setTimeout(() => job.abandonStreams(), grace + 250);
       };
-      const watch = new StopWatch(request, (stopGrace) => {
-        if (pid === undefined) pendingStop = stopGrace;
-        else stopGroup(pid, stopGrace);
-        giveUpOnStreamsLater();
-      });
-      launcher.launch(
-        { cwd, cmd: request.cmd, ...(request.env !== undefined ? { env: request.env } : {}) },
+      const job = launcher.launch(
+        { cwd, cmd: request.cmd, stream: Boolean(request.idleTimeout), ...(request.env !== undefined ? { env: request.env } : {}) },
         {
-          started: (startedPid) => {
-            pid = startedPid;
-            request.onSpawn?.(startedPid);
-            if (pendingStop !== undefined) stopGroup(startedPid, pendingStop);
-          },
+          started: (pid) => request.onSpawn?.(pid),
           stdout: (chunk) => {
             watch.activity();
             stdout.push(chunk);
@@ -103,7 +120,7 @@ export class LauncherExecutor implements Executor {
           closed: () => {
             watch.dispose();
             clearTimeout(giveUp);
-            this.release(launcher);
+            this.released(launcher);
             done({
               exitcode: error === null ? ended?.exitcode ?? null : null,
               signal: error === null ? ended?.signal ?? null : null,
@@ -118,28 +135,58 @@ export class LauncherExecutor implements Executor {
           },
         },
       );
+      // Created after launch: an already aborted signal stops the job at once.
+      const watch = new StopWatch(request, (stopGrace) => {
+        job.stop(stopGrace);
+        giveUpOnStreamsLater();
+      });
     });
   }
 
-  private async acquire(): Promise<Launcher> {
-    for (let launcher = this.idle.pop(); launcher !== undefined; launcher = this.idle.pop()) {
-      if (launcher.alive) {
-        launcher.hold();
-        return launcher;
+  /**
+   * An idle launcher if there is one; else a new one while under `slots`; else wait for one to
+   * finish its job. (A launcher could take the next job in its queue and start it the moment
+   * the current one ends, but a job queued behind a long one would then wait while another
+   * launcher sits idle; waiting here costs a few tens of microseconds instead.)
+   */
+  private async acquire(home: string): Promise<Launcher> {
+    for (;;) {
+      for (const launcher of this.launchers) {
+        if (launcher.hasRoom && launcher.load === 0) {
+          launcher.hold();
+          launcher.reserve();
+          return launcher;
+        }
       }
+      if (this.launchers.size < this.maxLaunchers) return this.startLauncher(home);
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
-    const launcher = new Launcher(this.environment);
-    await launcher.ready;
+  }
+
+  private async startLauncher(home: string): Promise<Launcher> {
+    const launcher = new Launcher(this.environment, isDirectory(home) ? home : process.cwd(), this.options.bash);
+    this.launchers.add(launcher);
+    void launcher.exited.then(() => {
+      this.launchers.delete(launcher);
+      this.wakeWaiting();
+    });
+    launcher.reserve();
+    try {
+      await launcher.ready;
+    } finally {
+      this.wakeWaiting();
+    }
     return launcher;
   }
 
-  private release(launcher: Launcher): void {
-    if (!launcher.alive) return;
+  private released(launcher: Launcher): void {
     if (this.closed) launcher.retire();
-    else {
-      launcher.letGo();
-      this.idle.push(launcher);
-    }
+    else if (launcher.load === 0) launcher.letGo();
+    this.wakeWaiting();
+  }
+
+  private wakeWaiting(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
   }
 
   private async fallbackExecutor(): Promise<Executor> {
@@ -159,9 +206,17 @@ function invalidRequest(request: ExecRequest): string | undefined {
   return undefined;
 }
 
-function notStarted(error: string, started: number): ExecOutcome {
+function notStarted(error: string | null, stopped: ExecOutcome['stopped']): ExecOutcome {
   const empty = Buffer.alloc(0);
-  return { exitcode: null, signal: null, stdout: empty, stderr: empty, stdoutTruncated: 0, stderrTruncated: 0, duration: performance.now() - started, error, stopped: null };
+  return { exitcode: null, signal: null, stdout: empty, stderr: empty, stdoutTruncated: 0, stderrTruncated: 0, duration: 0, error, stopped };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function directoryProblem(cwd: string): string {

@@ -4,49 +4,69 @@
  *
  * Node -> bash (stdin), one line per job, each argument shell-quoted by `shellQuote`:
  *
- *   __tc_run CWD CMD MODE OP...     MODE x: OPs are NAME=VALUE (export) or NAME (unset) done by
- *                                   bash itself; MODE e: the same OPs go to env(1), for names
- *                                   bash cannot export (not identifiers, or bash's own).
+ *   run SEQ PAIR CWD CMD MODE OP...
+ *                                SEQ numbers the job (for its P record). PAIR: which FIFO pair (0 or
+ *                                1) takes the job's output. CWD: ''
+ *                                for the launcher's own directory (no cd). MODE x: OPs are
+ *                                NAME=VALUE (export) or NAME (unset), done by bash itself;
+ *                                MODE e: the same OPs go to env(1), for names bash cannot export
+ *                                (not identifiers, or bash's own variables).
  *
- * bash -> Node (stdout), one event per line:
+ * bash -> Node, on stdout: the events Node must act on at once, one per line, in job order:
  *
  *   R                  ready: the launcher's FIFOs exist (once, at start)
- *   P PID              the job runs as PID, leader of its own process group
- *   E cwd              the job could not start: cannot change to CWD
- *   E launcher         the job line did not parse (a bug): S follows
+ *   E cwd              the current job could not start: cannot change to CWD; S follows
+ *   E launcher         the job line did not parse (a bug); S follows
+ *   S STATUS           the current job has ended and been reaped, with `wait`'s status
+ *
+ * and on the side channel (FIFO p, fd 3), which Node reads only when it needs to (a status above
+ * 128, a job to stop, a long job's pid, or a backlog), so that a job costs Node one wake-up:
+ *
+ *   P SEQ PID          job SEQ runs as PID, leader of its own process group
  *   [N]+ PID WORD ...  `jobs -l` from the CHLD trap: WORD is Done or Exit when the job exited,
  *                      else the signal that ended it (bash's `wait` folds both into 128+N)
- *   S STATUS           the job has ended and been reaped, with `wait`'s status
  *
- * The job's stdout and stderr are FIFOs in the launcher's private directory (`o` and `e`),
- * which Node opens for reading before it sends the job, so each job has streams of its own.
- * `set -m` gives each job its process group; job control is switched off again while waiting
- * so that a job paused with SIGSTOP (the memory guard) does not end the `wait`.
+ * The job's stdout and stderr are FIFOs in the launcher's private directory (oK and eK), which
+ * Node opens for reading before it sends the job, so each job has streams of its own; two pairs
+ * let Node queue the next job while one runs. `set -m` gives each job its own process group
+ * (bash needs no terminal for that; dash does).
  */
 export const LAUNCHER_SCRIPT = `
 d=$1
-__tc_job() {
-  cd -P -- "$1" 2>/dev/null || { printf 'E cwd\\n'; exit 127; }
-  c=$2 m=$3
-  shift 3
-  if [ "$m" = e ]; then exec env "$@" sh -c "$c" </dev/null >"$d/o" 2>"$d/e"; fi
+job() {
+  k=$2
+  if [ -n "$3" ]; then cd -P -- "$3" 2>/dev/null || { printf 'E cwd\\n'; exit 127; }; fi
+  c=$4 m=$5
+  shift 5
+  if [ "$m" = e ]; then exec env "$@" sh -c "$c" </dev/null >"$d/o$k" 2>"$d/e$k" 3>&-; fi
   for o; do case $o in *=*) export "$o" ;; *) unset -v "$o" ;; esac; done
-  exec sh -c "$c" </dev/null >"$d/o" 2>"$d/e"
+  exec sh -c "$c" </dev/null >"$d/o$k" 2>"$d/e$k" 3>&-
 }
-__tc_run() {
-  set -m
-  ( __tc_job "$@" ) &
+run() {
+  ( job "$@" ) &
   p=$!
-  set +m
-  printf 'P %s\\n' "$p"
+  printf 'P %s %s\\n' "$1" "$p" >&3
   wait "$p"
-  printf 'S %s\\n' "$?"
+  s=$?
+  # With job control, wait also returns when the job is stopped (SIGSTOP: the memory guard);
+  # no signal can end a process with those statuses, so it is stopped or was just continued.
+  while case " $stops " in *" $s "*) kill -0 "$p" 2>/dev/null ;; *) false ;; esac; do
+    sleep 0.05
+    wait "$p"
+    s=$?
+  done
+  printf 'S %s\\n' "$s"
 }
-trap 'jobs -l' CHLD
-trap 'rm -rf -- "$d"' EXIT
-mkfifo -m 600 -- "$d/o" "$d/e" || exit 3
+set -m
+stops="$(($(kill -l STOP) + 128)) $(($(kill -l TSTP) + 128)) $(($(kill -l TTIN) + 128)) $(($(kill -l TTOU) + 128))"
+# A job's subshell inherits this trap and runs it if a signal ends it before its exec: only the
+# launcher itself (BASHPID = $$) removes the directory.
+trap '[ "$BASHPID" = "$$" ] && rm -rf -- "$d"' EXIT
+mkfifo -m 600 -- "$d/o0" "$d/e0" "$d/o1" "$d/e1" "$d/p" || exit 3
+exec 3<>"$d/p"
+trap 'jobs -l >&3' CHLD
 printf 'R\\n'
-while IFS= read -r __tc_line; do eval "$__tc_line" || printf 'E launcher\\nS 127\\n'; done
+while IFS= read -r line; do eval "$line" || printf 'E launcher\\nS 127\\n'; done
 `;
 
 /** A string as one bash word, newlines included (`read -r` sees one line per job). */
@@ -58,20 +78,20 @@ export function shellQuote(text: string): string {
 
 /**
  * Variables whose presence in bash's own environment would change how the launcher itself
- * behaves (start-up files, options, a timeout on `read`, translated `jobs` words, functions that
- * shadow builtins). The launcher starts without them and gives them back to each job, along with
- * SHLVL, which bash increments.
+ * behaves: start-up files, options, a timeout on `read`, translated `jobs` words, functions
+ * (which could shadow the launcher's). The launcher starts without them and gives them back to
+ * each job.
  */
-const LAUNCHER_SENSITIVE = /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|POSIXLY_CORRECT|TMOUT|LC_ALL|SHLVL|BASH_FUNC_.*)$/;
+const LAUNCHER_SENSITIVE = /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|POSIXLY_CORRECT|TMOUT|LC_ALL|BASH_FUNC_.*)$/;
 
 /** Names bash can set with `export` without side effects on itself. */
 const EXPORTABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const BASH_OWN = /^(BASH.*|SHELLOPTS|EUID|PPID|UID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|PIPESTATUS|EPOCHSECONDS|EPOCHREALTIME|COMP_WORDBREAKS|OPTIND|OPTARG|_)$/;
 
 export interface LauncherEnvironment {
-  /** bash's environment: the worker's, minus the sensitive variables, in the C locale. */
+  /** bash's environment: the worker's, minus the sensitive variables. */
   launcher: NodeJS.ProcessEnv;
-  /** What each job gets back: NAME=VALUE to set, NAME alone to unset. */
+  /** What each job gets back on top of bash's environment: NAME=VALUE to set, NAME to unset. */
   restore: Map<string, string | undefined>;
 }
 
@@ -83,13 +103,18 @@ export function launcherEnvironment(env: NodeJS.ProcessEnv = process.env): Launc
     if (LAUNCHER_SENSITIVE.test(name)) restore.set(name, value);
     else launcher[name] = value;
   }
-  if (!restore.has('SHLVL')) restore.set('SHLVL', undefined);
+  // bash adds one to SHLVL: one less going in leaves the jobs' SHLVL as the worker's, with no
+  // work per job. Only an unset or odd SHLVL is put back job by job.
+  const level = env.SHLVL;
+  if (level !== undefined && /^[1-9][0-9]*$/.test(level)) launcher.SHLVL = String(Number(level) - 1);
+  else restore.set('SHLVL', level);
   const messages = env.LC_ALL || env.LC_MESSAGES || env.LANG || 'C';
   if (/^(C|POSIX)([.@]|$)/.test(messages)) {
     // bash speaks English already; changing LC_ALL in every job would cost a setlocale() each.
     if (env.LC_ALL !== undefined) launcher.LC_ALL = env.LC_ALL;
     restore.delete('LC_ALL');
   } else {
+    // "Done" and "Exit" are all the launcher reads of bash's words: keep them untranslated.
     if (!restore.has('LC_ALL')) restore.set('LC_ALL', undefined);
     launcher.LC_ALL = 'C';
   }
@@ -98,6 +123,7 @@ export function launcherEnvironment(env: NodeJS.ProcessEnv = process.env): Launc
 
 /** The MODE and OP arguments of a job line (see the top of this file), already quoted. */
 export function environmentArguments(restore: ReadonlyMap<string, string | undefined>, extra: Record<string, string> | undefined): string {
+  if (restore.size === 0 && extra === undefined) return 'x';
   let ops = restore;
   if (extra !== undefined) {
     const merged = new Map(restore);

@@ -1,10 +1,11 @@
 /** The benchmark table, as Markdown, so that docs/benchmarks.md can quote a run verbatim. */
 
-function amount(value, unit) {
+/** A number in the unit of the figure; times in seconds from one second on (as the median says). */
+function amount(value, unit, seconds = value >= 1000) {
   if (value === undefined) return '';
   switch (unit) {
     case 'ms':
-      return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 0)} ms`;
+      return seconds ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 0)} ms`;
     case 'jobs/s':
     case '/s':
       return `${Math.round(value).toLocaleString('en')}/s`;
@@ -17,12 +18,13 @@ function amount(value, unit) {
   }
 }
 
-/** "1.23 s (1.10–1.50)": the median, then the spread of the runs when there are several. */
+/** "1.23 s (1.10–1.50)": the median, then the spread of the runs (in the median's unit) when there are several. */
 export function figure({ value, min, max, unit }) {
-  const main = amount(value, unit);
+  const seconds = value >= 1000;
+  const main = amount(value, unit, seconds);
   if (min === undefined || max === undefined || min === max) return main;
   const strip = (text) => text.replace(/ ?(s|ms|B|MiB|\/s)$/, '');
-  return `${main} (${strip(amount(min, unit))}–${strip(amount(max, unit))})`;
+  return `${main} (${strip(amount(min, unit, seconds))}–${strip(amount(max, unit, seconds))})`;
 }
 
 export function renderTable(rows, { judged }) {

@@ -1,0 +1,232 @@
+import { mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { ExecaExecutor, LauncherExecutor, type ExecOutcome, type ExecRequest } from '../../packages/worker/dist/index.js';
+import { pauseGroup, resumeGroup } from '../../packages/worker/dist/process-group.js';
+import { waitForNoProcessWith } from '../helpers/process-table.js';
+
+/** An executor that is closed (and its launchers awaited) when the test ends. */
+function executor(options: ConstructorParameters<typeof LauncherExecutor>[0] = {}): LauncherExecutor {
+  const created = new LauncherExecutor({ slots: 2, ...options });
+  onTestFinished(() => created.close());
+  return created;
+}
+
+function request(cmd: string, extra: Partial<ExecRequest> = {}): ExecRequest {
+  return { cmd, cwd: process.cwd(), maxOutput: 1024 * 1024, ...extra };
+}
+
+const text = (outcome: ExecOutcome) => ({ ...outcome, stdout: outcome.stdout.toString(), stderr: outcome.stderr.toString() });
+
+/** A marker put in a job's environment: every process the job starts inherits it. */
+function marker(): string {
+  return `tc-launcher-${randomBytes(6).toString('hex')}`;
+}
+
+/** States (R, S, T, D…) of the live processes of a process group. */
+function groupStates(pgid: number): string[] {
+  const states: string[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) states.push(fields[0]!);
+    } catch {
+      // gone
+    }
+  }
+  return states;
+}
+
+/**
+ * Whether a process group is paused: something in it is stopped and nothing runs or sleeps. A
+ * shell that vforked a child stopped before its exec waits in D, not T, hence the care.
+ */
+function paused(pgid: number): boolean {
+  const states = groupStates(pgid);
+  return states.includes('T') && states.every((state) => state === 'T' || state === 'D');
+}
+
+/** bash launchers this test process started (they are its children). */
+function ourLaunchers(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'latin1').includes('testcloud-launcher')) pids.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+describe('LauncherExecutor (the fast executor): the ExecaExecutor contract from a persistent bash', () => {
+  it('reports exit codes, and tells a signal apart from an exit status of 128+N', async () => {
+    const run = executor();
+    expect(text(await run.run(request('echo out; echo err >&2; exit 3')))).toMatchObject({ exitcode: 3, signal: null, stdout: 'out\n', stderr: 'err\n', error: null, stopped: null });
+    expect(await run.run(request('true'))).toMatchObject({ exitcode: 0, signal: null });
+    expect(await run.run(request('exit 143'))).toMatchObject({ exitcode: 143, signal: null });
+    expect(await run.run(request('kill -TERM $$'))).toMatchObject({ exitcode: null, signal: 'SIGTERM' });
+    expect(await run.run(request('exit 137'))).toMatchObject({ exitcode: 137, signal: null });
+    expect(await run.run(request('kill -KILL $$'))).toMatchObject({ exitcode: null, signal: 'SIGKILL' });
+    expect(await run.run(request('kill -PIPE $$'))).toMatchObject({ exitcode: null, signal: 'SIGPIPE' });
+  });
+
+  it('keeps each job’s stdout and stderr apart when many run and queue at once', async () => {
+    const run = executor({ slots: 3 });
+    const jobs = Array.from({ length: 40 }, (_, k) => {
+      // Every fifth job writes more than a pipe holds, so it is read as it runs.
+      const big = k % 5 === 0 ? `; head -c 200000 /dev/zero | tr '\\0' ${k % 10}` : '';
+      return run.run(request(`for i in 1 2 3; do echo "out ${k} $i"; echo "err ${k} $i" >&2; done${big}; exit ${k % 7}`));
+    });
+    const outcomes = await Promise.all(jobs);
+    outcomes.forEach((outcome, k) => {
+      const big = k % 5 === 0 ? String(k % 10).repeat(200000) : '';
+      expect(outcome.exitcode).toBe(k % 7);
+      expect(outcome.stdout.toString()).toBe(`out ${k} 1\nout ${k} 2\nout ${k} 3\n${big}`);
+      expect(outcome.stderr.toString()).toBe(`err ${k} 1\nerr ${k} 2\nerr ${k} 3\n`);
+    });
+  });
+
+  it('returns bytes as written, including bytes that are not UTF-8', async () => {
+    const outcome = await executor().run(request("printf '\\377\\376a\\0b'; printf '\\351t\\351' >&2"));
+    expect([...outcome.stdout]).toEqual([0xff, 0xfe, 0x61, 0x00, 0x62]);
+    expect([...outcome.stderr]).toEqual([0xe9, 0x74, 0xe9]);
+  });
+
+  it('keeps maxOutput bytes of each stream and counts the rest, small or larger than a pipe', async () => {
+    const run = executor();
+    const small = await run.run(request('head -c 5000 /dev/zero; head -c 10 /dev/zero >&2', { maxOutput: 1000 }));
+    expect(small).toMatchObject({ stdoutTruncated: 4000, stderrTruncated: 0, exitcode: 0 });
+    expect(small.stdout.length).toBe(1000);
+    expect(small.stderr.length).toBe(10);
+    const large = await run.run(request('head -c 300000 /dev/zero >&2', { maxOutput: 100000 }));
+    expect(large.stderr.length).toBe(100000);
+    expect(large.stderrTruncated).toBe(200000);
+  });
+
+  it('reads the output of a job that runs a while, and of one that closes a stream early', async () => {
+    const run = executor();
+    const slow = await run.run(request('for i in 1 2 3; do echo $i; echo e$i >&2; sleep 0.02; done; head -c 100000 /dev/zero | tr "\\0" x'));
+    expect(slow.stdout.toString()).toBe(`1\n2\n3\n${'x'.repeat(100000)}`);
+    expect(slow.stderr.toString()).toBe('e1\ne2\ne3\n');
+    const early = await run.run(request('echo before; exec >&-; sleep 0.05; echo after >&2; exit 2'));
+    expect(text(early)).toMatchObject({ stdout: 'before\n', stderr: 'after\n', exitcode: 2 });
+  });
+
+  it('waits for output from children the job left running, as execa does', async () => {
+    const outcome = await executor().run(request('(sleep 0.2; echo late) & echo early'));
+    expect(text(outcome)).toMatchObject({ exitcode: 0, stdout: 'early\nlate\n' });
+  });
+
+  it('stops the whole process group on timeout, children included, with SIGKILL when SIGTERM is ignored', async () => {
+    const run = executor();
+    const mark = marker();
+    const outcome = await run.run(request('sleep 100 & sleep 100', { timeout: 300, killGrace: 300, env: { TC_MARK: mark } }));
+    expect(outcome).toMatchObject({ stopped: 'timeout', signal: 'SIGTERM', exitcode: null });
+    await waitForNoProcessWith(mark);
+
+    const stubborn = marker();
+    const ignoring = await run.run(request("trap '' TERM; sleep 100 & sleep 100", { timeout: 200, killGrace: 200, env: { TC_MARK: stubborn } }));
+    expect(ignoring).toMatchObject({ stopped: 'timeout', signal: 'SIGKILL' });
+    await waitForNoProcessWith(stubborn);
+  });
+
+  it('stops a job that stays silent for idleTimeout, each output starting the wait again', async () => {
+    const mark = marker();
+    const outcome = await executor().run(request('for i in 1 2 3 4 5; do echo tick; sleep 0.1; done; sleep 100', { idleTimeout: 400, env: { TC_MARK: mark } }));
+    expect(outcome).toMatchObject({ stopped: 'idle-timeout', signal: 'SIGTERM' });
+    expect(outcome.stdout.toString()).toBe('tick\n'.repeat(5));
+    await waitForNoProcessWith(mark);
+  });
+
+  it('cancels through the abort signal, before or after the job has started', async () => {
+    const run = executor();
+    const mark = marker();
+    const controller = new AbortController();
+    const outcome = await run.run(request('sleep 100 & sleep 100', { signal: controller.signal, env: { TC_MARK: mark }, onSpawn: () => controller.abort() }));
+    expect(outcome).toMatchObject({ stopped: 'cancelled', signal: 'SIGTERM' });
+    await waitForNoProcessWith(mark);
+
+    const early = marker();
+    const outcome2 = await run.run(request('sleep 100', { signal: AbortSignal.abort(), env: { TC_MARK: early } }));
+    expect(outcome2.stopped).toBe('cancelled');
+    await waitForNoProcessWith(early);
+  });
+
+  it('gives onSpawn the pid of a process group the memory guard can pause and resume', async () => {
+    let seenPaused = false;
+    const outcome = await executor().run(
+      request('sleep 0.3; echo resumed; exit 5', {
+        onSpawn: (pid) => {
+          pauseGroup(pid);
+          // No event says "stopped": look until the kernel shows it, then let it go on.
+          const check = setInterval(() => {
+            if (!paused(pid)) return;
+            clearInterval(check);
+            seenPaused = true;
+            resumeGroup(pid);
+          }, 10);
+        },
+      }),
+    );
+    expect(seenPaused).toBe(true);
+    expect(text(outcome)).toMatchObject({ exitcode: 5, signal: null, stdout: 'resumed\n', stopped: null });
+  });
+
+  it('runs in cwd, and reports a missing cwd as a start failure', async () => {
+    const run = executor();
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'tc-launcher-cwd-')));
+    expect((await run.run(request('pwd -P', { cwd: dir }))).stdout.toString()).toBe(`${dir}\n`);
+    const missing = await run.run(request('echo never', { cwd: join(dir, 'gone') }));
+    expect(missing).toMatchObject({ exitcode: null, signal: null, stopped: null });
+    expect(missing.error).toMatch(/no such directory/);
+    expect(missing.stdout.length).toBe(0);
+  });
+
+  it('sets env on top of the worker’s environment, as execa does, whatever the names and values', async () => {
+    // RANDOM and SHELLOPTS mean something to bash (they go through env(1)); sh treats them as
+    // plain variables. sh drops names that are not identifiers, under either executor.
+    const env = { FOO: "it's\nhere", RANDOM: '42', SHELLOPTS: 'x', 'WEIRD-NAME': 'x y' };
+    const cmd = 'printf "%s|%s|%s|" "$FOO" "$RANDOM" "$SHELLOPTS"; env | grep -c "^WEIRD-NAME=" || true';
+    const fast = await executor().run(request(cmd, { env }));
+    const execa = await new ExecaExecutor().run(request(cmd, { env }));
+    expect(fast.stdout.toString()).toBe("it's\nhere|42|x|0\n");
+    expect(fast.stdout.toString()).toBe(execa.stdout.toString());
+  });
+
+  it('gives jobs the environment execa gives them (bar `_` and the session id)', async () => {
+    const cmd = 'env | grep -v "^_=" | sort; grep -E "^Sig(Ign|Blk)" /proc/self/status; umask';
+    const fast = await executor().run(request(cmd));
+    const execa = await new ExecaExecutor().run(request(cmd));
+    expect(fast.stdout.toString()).toBe(execa.stdout.toString());
+  });
+
+  it('refuses a command with a NUL byte without running anything', async () => {
+    const outcome = await executor().run(request('echo a\0b'));
+    expect(outcome).toMatchObject({ exitcode: null, error: expect.stringMatching(/NUL/) });
+  });
+
+  it('falls back to execa, saying so once, when bash cannot be started', async () => {
+    const reasons: string[] = [];
+    const run = executor({ bash: '/nonexistent/bash', onFallback: (reason) => reasons.push(reason) });
+    expect(text(await run.run(request('echo via execa')))).toMatchObject({ exitcode: 0, stdout: 'via execa\n' });
+    expect(text(await run.run(request('exit 4')))).toMatchObject({ exitcode: 4 });
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/running commands through execa/);
+  });
+
+  it('ends its launchers on close and leaves no process behind', async () => {
+    const run = new LauncherExecutor({ slots: 2 });
+    await Promise.all([run.run(request('true')), run.run(request('true'))]);
+    expect(ourLaunchers().length).toBeGreaterThanOrEqual(2);
+    await run.close();
+    expect(ourLaunchers()).toEqual([]);
+  });
+});
