@@ -50,7 +50,10 @@ run() {
   s=$?
   # With job control, wait also returns when the job is stopped (SIGSTOP: the memory guard);
   # no signal can end a process with those statuses, so it is stopped or was just continued.
+  # The dot (ignored by Node) makes bash die of SIGPIPE if the worker has gone meanwhile; the
+  # stopped job, its group orphaned, then gets SIGHUP and SIGCONT from the kernel.
   while case " $stops " in *" $s "*) kill -0 "$p" 2>/dev/null ;; *) false ;; esac; do
+    printf '.\\n'
     sleep 0.05
     wait "$p"
     s=$?

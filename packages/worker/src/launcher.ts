@@ -276,8 +276,10 @@ export class Launcher {
     if (job.pid === 0) this.readSide();
     if (job.pid > 0) stopGroup(job.pid, grace);
     else {
-      // Not started yet (or its P not read yet): stop it as soon as it is.
+      // Not started yet (or its P not read yet): stop it as soon as it is, and watch it from
+      // now on (a job that ignores SIGTERM must not block on a full pipe until SIGKILL).
       job.pendingStop = grace;
+      job.watched = true;
       if (this.current() === job) this.poll(job, POLL_SOON);
     }
   }
@@ -341,6 +343,7 @@ export class Launcher {
     if (job === ending) return;
     job.events.started(pid);
     if (job.pendingStop !== undefined) stopGroup(pid, job.pendingStop);
+    job.pendingStop = undefined;
   }
 
   /** After S without sockets: what the job wrote waits in the pipe buffers. */
