@@ -19,7 +19,8 @@ const SUMMARY = /^(All commands successfully executed|\d+ of \d+ commands failed
 /** Splits testclient's human output into its results, keyed by command (commands must be unique). */
 export function parseResults(stdout: string): Map<string, PrintedResult> {
   const summaryAt = stdout.search(SUMMARY);
-  const text = summaryAt === -1 ? stdout : stdout.slice(0, summaryAt);
+  // The count line comes once stdin is read, which may be after the first results.
+  const text = (summaryAt === -1 ? stdout : stdout.slice(0, summaryAt)).replace(/^Releasing the hounds: .*\n/m, '');
   const headers = [...text.matchAll(HEADER)];
   const results = new Map<string, PrintedResult>();
   headers.forEach((match, i) => {
