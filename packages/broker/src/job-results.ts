@@ -7,8 +7,14 @@ export function isRetriable(result: JobResult): boolean {
   return result.exitcode !== 0 || result.stopped !== null;
 }
 
-/** The result the broker reports itself for a job that lost too many workers (--max-lost). */
-export function lostResult(job: BrokerJob, error: string): JobResult {
+/**
+ * A result the broker side makes up for a job that did not run to its end here: it has no
+ * output, no exit status, and says why in `error` and `stopped`.
+ */
+export function syntheticResult(
+  job: Pick<JobResult, 'id' | 'attempt' | 'cmd'>,
+  why: Pick<JobResult, 'error' | 'stopped' | 'worker'>,
+): JobResult {
   return {
     id: job.id,
     attempt: job.attempt,
@@ -22,8 +28,11 @@ export function lostResult(job: BrokerJob, error: string): JobResult {
     stdoutTruncated: 0,
     stderrTruncated: 0,
     duration: 0,
-    worker: '',
-    error,
-    stopped: 'lost',
+    ...why,
   };
+}
+
+/** The result the broker reports itself for a job that lost too many workers (--max-lost). */
+export function lostResult(job: BrokerJob, error: string): JobResult {
+  return syntheticResult(job, { error, stopped: 'lost', worker: '' });
 }

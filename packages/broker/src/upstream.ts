@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { BrokerLink, type CurveSettings, type JobRef, type JobResult, type JobSpec, type Logger, type Message, type MessageOfType } from '@testcloud/protocol';
+import { BrokerLink, type CurveSettings, type JobRef, type JobSpec, type Logger, type Message, type MessageOfType } from '@testcloud/protocol';
 import type { Broker } from './broker.js';
+import { syntheticResult } from './job-results.js';
 import type { ClientRecord } from './records.js';
 
 export interface UpstreamOptions {
@@ -86,7 +87,7 @@ export class Upstream {
         this.broker.cancel(client, refs.map((ref) => ref.id));
         for (const ref of refs) this.attempts.delete(ref.id);
         // Answer as a worker would: the parent frees the slot only when a RESULT says the job is over.
-        if (refs.length > 0) this.link.send({ type: 'result', results: refs.map((ref) => cancelledResult(ref, this.options.name)) });
+        if (refs.length > 0) this.link.send({ type: 'result', results: refs.map((ref) => syntheticResult({ ...ref, cmd: '' }, { error: null, stopped: 'cancelled', worker: this.options.name })) });
         return;
       }
       default:
@@ -106,26 +107,6 @@ export class Upstream {
     }
     if (results.length > 0) this.link.send({ type: 'result', results });
   }
-}
-
-function cancelledResult(ref: JobRef, worker: string): JobResult {
-  return {
-    id: ref.id,
-    attempt: ref.attempt,
-    cmd: '',
-    exitcode: null,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    stdoutEncoding: 'utf8',
-    stderrEncoding: 'utf8',
-    stdoutTruncated: 0,
-    stderrTruncated: 0,
-    duration: 0,
-    worker,
-    error: null,
-    stopped: 'cancelled',
-  };
 }
 
 function toSubmitted(job: JobSpec) {
