@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Router } from 'zeromq';
 import { encode, type Message } from '@testcloud/protocol';
 import { fuzzMessages, MUTATIONS, type Mutation } from '../helpers/fuzz.js';
@@ -108,12 +108,14 @@ describe(`hostile input (fuzz seed ${SEED})`, () => {
     const fake = new Router({ linger: 0, handover: true, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
     await fake.bind('tcp://127.0.0.1:*');
     const reply = (peer: Buffer, message: Message) => broker.send([peer, ...encode(message)]);
+    let redispatch: (message: Message) => void = () => {};
     const broker: RawPeer = new RawPeer(
       fake,
       true,
       (message, peer) => {
         if (message.type === 'ready') void reply(peer!, { type: 'ok', broker: 'fuzz-broker', heartbeat: 200 }).catch(() => {});
         if (message.type === 'heartbeat') void reply(peer!, { type: 'heartbeat', broker: 'fuzz-broker' }).catch(() => {});
+        redispatch(message);
       },
       LABEL,
     );
@@ -137,12 +139,30 @@ describe(`hostile input (fuzz seed ${SEED})`, () => {
       'a heartbeat offering a free slot',
       worker,
     );
-    await reply(peer!, { type: 'job', jobs: [{ id: 424_242, cmd: 'echo fuzzed-worker-ok', attempt: 1, timeout: 0, idleTimeout: 0 }] });
+    // Then do what a broker does: dispatch, and dispatch again (a new attempt) if the worker
+    // greets anew or hands the job back, or has not confirmed it within a second. Fuzzed OKs and
+    // BYEs still in flight can start a new session in which the first attempt no longer counts.
+    let attempt = 0;
+    let confirmed = 0;
+    const dispatch = () => {
+      attempt++;
+      void reply(peer!, { type: 'job', jobs: [{ id: 424_242, cmd: 'echo fuzzed-worker-ok', attempt, timeout: 0, idleTimeout: 0 }] }).catch(() => {});
+    };
+    redispatch = (message) => {
+      if (message.type === 'queued' && message.jobs.some((j) => j.id === 424_242 && j.attempt === attempt)) confirmed = attempt;
+      if (message.type === 'ready' || (message.type === 'requeue' && message.jobs.some((j) => j.id === 424_242))) dispatch();
+    };
+    const ackTimer = setInterval(() => {
+      if (confirmed !== attempt) dispatch();
+    }, 1000);
+    onTestFinished(() => clearInterval(ackTimer));
+    dispatch();
     const result = await broker.waitFor(
       (m) => (m.type === 'result' ? m.results.find((r) => r.id === 424_242) : undefined),
       'the result of a job sent after the fuzz',
       worker,
     );
+    clearInterval(ackTimer);
     expect(result).toMatchObject({ exitcode: 0, stdout: 'fuzzed-worker-ok\n', stopped: null });
 
     expect(worker.exit, worker.describe()).toBeUndefined();
