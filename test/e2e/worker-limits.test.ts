@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Router } from 'zeromq';
 import { encode, type JobSpec, type Message } from '@testcloud/protocol';
 import { sizedBatches } from '@testcloud/worker';
@@ -22,7 +26,7 @@ const job = (id: number, cmd: string): JobSpec => ({ id, cmd, attempt: 1, timeou
 describe('a worker protects itself from its broker', () => {
   it('runs no more jobs than its slots and hands the rest back unrun', async () => {
     const { broker, endpoint, reply } = await fakeBroker();
-    const worker = spawnBin('testworker', ['--broker', endpoint, '-c', '2']);
+    const worker = spawnBin('testworker', ['--broker', endpoint, '-c', '2', '--prefetch', '0']);
     await worker.waitForLine(/connected to broker/);
     const peer = await broker.waitFor((m, from) => (m.type === 'ready' ? from : undefined), 'READY', worker);
     await reply(peer!, { type: 'job', jobs: [1, 2, 3, 4, 5].map((id) => job(id, `echo job-${id}`)) });
@@ -39,6 +43,38 @@ describe('a worker protects itself from its broker', () => {
       return done.size === 2 ? true : undefined;
     }, 'two results', worker);
     expect([...done].sort()).toEqual([1, 2]);
+  });
+
+  it('holds at most --prefetch jobs beyond its slots, starting each only when a slot frees', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'testcloud-prefetch-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const gate = join(dir, 'gate');
+    execFileSync('mkfifo', [gate]);
+    const { broker, endpoint, reply } = await fakeBroker();
+    const worker = spawnBin('testworker', ['--broker', endpoint, '-c', '2', '--prefetch', '1']);
+    await worker.waitForLine(/connected to broker/);
+    const peer = await broker.waitFor((m, from) => (m.type === 'ready' ? from : undefined), 'READY', worker);
+    expect(broker.received.find(({ message }) => message.type === 'ready')?.message).toMatchObject({ slots: 2, prefetch: 1 });
+    // Jobs 1 and 2 hold both slots until the gate opens and leave a mark as they end; job 3
+    // lists the marks, so its output shows whether it waited for a slot; 4 and 5 do not fit.
+    const blocked = (id: number) => `read line < '${gate}' && touch '${dir}/ended-${id}'`;
+    await reply(peer!, { type: 'job', jobs: [job(1, blocked(1)), job(2, blocked(2)), job(3, `ls '${dir}'`), job(4, 'true'), job(5, 'true')] });
+    const handedBack = new Set<number>();
+    await broker.waitFor((m) => {
+      if (m.type === 'requeue') for (const j of m.jobs) handedBack.add(j.id);
+      return handedBack.size === 2 ? true : undefined;
+    }, 'two jobs handed back', worker);
+    expect([...handedBack].sort()).toEqual([4, 5]);
+    // Held open for writing by the test, so the lines wait in the pipe for whichever reader comes.
+    const writer = openSync(gate, constants.O_RDWR | constants.O_NONBLOCK);
+    onTestFinished(() => closeSync(writer));
+    writeSync(writer, 'open\nopen\n');
+    const results = new Map<number, string>();
+    await broker.waitFor((m) => {
+      if (m.type === 'result') for (const r of m.results) results.set(r.id, r.stdout);
+      return results.size === 3 ? true : undefined;
+    }, 'three results', worker);
+    expect(results.get(3)).toMatch(/ended-[12]/);
   });
 
   it('delivers output that JSON inflates six-fold within --max-message-size, without the link dropping', async () => {

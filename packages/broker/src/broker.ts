@@ -332,6 +332,7 @@ export class Broker {
       host: printable(ready.host),
       pid: ready.pid,
       slots,
+      prefetch: 0,
       offered: slots,
       downstream: ready.downstream === true,
       weight: ready.weight,
@@ -340,7 +341,9 @@ export class Broker {
       running: new Map(),
       lastSeen: Date.now(),
     };
-    Object.assign(worker, { name: printable(ready.worker), host: printable(ready.host), pid: ready.pid, slots, offered: slots, downstream: ready.downstream === true, weight: ready.weight > 0 ? ready.weight : 1 });
+    // Offered starts at the slots alone: the worker's heartbeats raise it into its prefetch.
+    const prefetch = Math.min(ready.prefetch ?? 0, MAX_SLOTS);
+    Object.assign(worker, { name: printable(ready.worker), host: printable(ready.host), pid: ready.pid, slots, prefetch, offered: slots, downstream: ready.downstream === true, weight: ready.weight > 0 ? ready.weight : 1 });
     if (!known) {
       this.jobs.workers.add(worker);
       this.log.info(`worker ${worker.name} joined with ${plural(worker.slots, 'slot')} (${plural(this.jobs.workers.size, 'worker')}, ${plural(this.jobs.workers.totalSlots(), 'slot')} in all)`);
@@ -358,9 +361,10 @@ export class Broker {
   private onHeartbeat(worker: WorkerRecord, beat: Extract<Message, { type: 'heartbeat' }>): void {
     const before = workerState(worker);
     if (beat.offered !== undefined) {
-      // A downstream broker's slots grow and shrink with its own pool; a worker's never exceed READY's.
+      // A downstream broker's slots grow and shrink with its own pool; a worker's never exceed
+      // READY's slots and prefetch.
       if (worker.downstream && beat.offered > worker.slots) worker.slots = Math.min(beat.offered, MAX_SLOTS);
-      worker.offered = Math.min(beat.offered, worker.slots);
+      worker.offered = Math.min(beat.offered, worker.slots + worker.prefetch);
     }
     if (beat.state !== undefined) worker.reported = beat.state;
     if (beat.load !== undefined) worker.load = beat.load;

@@ -24,7 +24,12 @@ export interface WorkerRecord {
   slots: number;
   /** A broker lending its pool (READY said downstream), not a single worker. */
   downstream: boolean;
-  /** Slots the worker offers right now (its heartbeats lower this when load limits bite). */
+  /** Jobs it takes beyond its slots, to start the moment a slot frees (READY's prefetch). */
+  prefetch: number;
+  /**
+   * Jobs the worker will take right now, prefetch included (its heartbeats lower this when load
+   * limits bite, and raise it up to slots + prefetch while its jobs are short).
+   */
   offered: number;
   weight: number;
   /** The worker's own view of itself, from its last heartbeat. */
@@ -69,7 +74,7 @@ export function workerState(worker: WorkerRecord): WorkerState {
   return worker.running.size >= capacity(worker) ? 'saturated' : 'busy';
 }
 
-/** Slots the broker may fill on this worker. */
+/** Jobs the broker may have running or waiting on this worker. */
 export function capacity(worker: WorkerRecord): number {
-  return Math.min(worker.slots, worker.offered);
+  return Math.min(worker.slots + worker.prefetch, worker.offered);
 }

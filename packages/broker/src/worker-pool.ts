@@ -31,25 +31,34 @@ export class WorkerPool {
   }
 
   /**
-   * The worker with the most free capacity, weighted: free slots times --weight, ties to the one
-   * with fewer jobs running. Workers named in `avoid` (they already failed the job) are taken
-   * only when no other has room. Returns undefined when every slot is taken.
+   * The worker with the most free slots, weighted: free slots times --weight, ties to the one
+   * with fewer jobs; room in a worker's prefetch counts only once no worker has a free slot, so
+   * a job never waits behind another while a slot is idle elsewhere. Workers named in `avoid`
+   * (they already failed the job) are taken only when no other has room. Returns undefined
+   * when every worker is full.
    */
   pickFree(avoid?: ReadonlySet<string>): WorkerRecord | undefined {
     let best: WorkerRecord | undefined;
-    let bestScore = 0;
+    let bestSlots = 0;
+    let bestRoom = 0;
     let fallback: WorkerRecord | undefined;
     for (const worker of this.byKey.values()) {
-      const free = capacity(worker) - worker.running.size;
-      if (free <= 0) continue;
+      const room = capacity(worker) - worker.running.size;
+      if (room <= 0) continue;
       if (avoid !== undefined && avoid.size > 0 && avoid.has(worker.name)) {
         fallback ??= worker;
         continue;
       }
-      const score = free * worker.weight;
-      if (best === undefined || score > bestScore || (score === bestScore && worker.running.size < best.running.size)) {
+      const slots = Math.max(0, Math.min(worker.slots, capacity(worker)) - worker.running.size) * worker.weight;
+      const weightedRoom = room * worker.weight;
+      const better =
+        best === undefined ||
+        slots > bestSlots ||
+        (slots === bestSlots && (weightedRoom > bestRoom || (weightedRoom === bestRoom && worker.running.size < best.running.size)));
+      if (better) {
         best = worker;
-        bestScore = score;
+        bestSlots = slots;
+        bestRoom = weightedRoom;
       }
     }
     return best ?? fallback;

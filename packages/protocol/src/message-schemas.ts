@@ -58,7 +58,7 @@ type Body<T extends MessageType> = Omit<MessageOfType<T>, 'type'>;
 
 /** One parser per message type: the validation half of the codec. */
 export const bodyParsers: { [T in MessageType]: Parser<Body<T>> } = {
-  ready: object({ worker: string, host: string, pid: nonNegativeInteger, slots: positiveInteger, weight: nonNegativeNumber, downstream: optional(boolean) }),
+  ready: object({ worker: string, host: string, pid: nonNegativeInteger, slots: positiveInteger, weight: nonNegativeNumber, downstream: optional(boolean), prefetch: optional(nonNegativeInteger) }),
   queued: object({ jobs: array(jobRef, { min: 1 }) }),
   result: object({ results: array(jobResult, { min: 1 }) }),
   ok: object({ broker: string, heartbeat: nonNegativeInteger, window: optional(positiveInteger) }),

@@ -101,7 +101,9 @@ export interface LoadReport {
 export type Message =
   // worker -> broker
   // (downstream: the sender is a broker lending its pool; its heartbeats may raise its slots)
-  | { type: 'ready'; worker: string; host: string; pid: number; slots: number; weight: number; downstream?: boolean }
+  // (prefetch: jobs the worker takes beyond its slots and starts the moment a slot frees; its
+  // heartbeats' `offered` may then go up to slots + prefetch)
+  | { type: 'ready'; worker: string; host: string; pid: number; slots: number; weight: number; downstream?: boolean; prefetch?: number }
   | { type: 'queued'; jobs: JobRef[] }
   | { type: 'result'; results: JobResult[] }
   // broker -> worker, broker -> client

@@ -14,6 +14,10 @@ export const workerCli = {
     'max-output': { type: 'string', default: '1MiB', describe: 'bytes kept per output stream of each command; the rest is dropped and counted' },
     name: { type: 'string', describe: 'name shown in results and broker logs (default: host:pid)' },
     weight: { type: 'number', default: 1, describe: 'preference over workers with as many free slots (2 = twice as preferred)' },
+    prefetch: {
+      type: 'string',
+      describe: 'jobs taken beyond --concurrency while jobs are short (under ~50 ms on average), each started the moment a slot frees (default: as many as the slots; 0 = none)',
+    },
     'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from the broker' },
     liveness: { type: 'number', default: 3, describe: "missed broker heartbeats (at the broker's interval) before reconnecting, with backoff from 1s to 32s" },
     'max-load': { type: 'number', describe: 'take no new job while the 1-minute load average per CPU is above this (e.g. 1.5)' },
@@ -54,6 +58,7 @@ export interface WorkerArgs {
   maxOutput: string;
   name?: string;
   weight: number;
+  prefetch: string | undefined;
   maxMessageSize: string;
   liveness: number;
   maxLoad?: number;

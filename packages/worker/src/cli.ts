@@ -11,6 +11,10 @@ async function main(args: WorkerArgs): Promise<number> {
     throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--concurrency takes a number >= 1 or "auto", got "${args.concurrency}"`);
   }
   if (!(args.weight > 0)) throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--weight must be a number > 0, got ${args.weight}`);
+  const prefetch = args.prefetch === undefined ? slots : Number(args.prefetch);
+  if (!/^\d+$/.test(args.prefetch ?? '0') || prefetch > 4096) {
+    throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--prefetch takes a whole number from 0 to 4096, got "${args.prefetch}"`);
+  }
   if (args.cwd !== undefined && !isDirectory(args.cwd)) {
     throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--cwd ${args.cwd} is not a directory`);
   }
@@ -33,6 +37,7 @@ async function main(args: WorkerArgs): Promise<number> {
     maxOutput: parseSize(args.maxOutput),
     maxMessageSize: parseSize(args.maxMessageSize),
     weight: args.weight,
+    prefetch,
     liveness: args.liveness,
     host,
     logger: log,

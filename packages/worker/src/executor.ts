@@ -39,6 +39,12 @@ export interface ExecOutcome {
 }
 
 export interface Executor {
+  /**
+   * run() may be given more jobs than the worker has slots: the extras wait inside the executor
+   * and each starts the moment a slot frees, with no round trip through the worker (see the
+   * worker's prefetch). Timeouts and `duration` count from the actual start.
+   */
+  readonly queues?: boolean;
   run(request: ExecRequest): Promise<ExecOutcome>;
   close?(): Promise<void>;
 }

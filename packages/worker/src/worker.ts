@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import {
   BrokerLink,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -37,6 +38,11 @@ export interface WorkerOptions {
   name?: string;
   /** Preference the broker gives this worker over others with as many free slots. */
   weight?: number;
+  /**
+   * Jobs taken beyond `slots` while jobs are short, each started the moment a slot frees rather
+   * than a round trip to the broker later (default: as many as the slots; 0 = none).
+   */
+  prefetch?: number;
   executor?: Executor;
   maxMessageSize?: number;
   /** Heartbeat interval until the broker announces its own (ms) and missed beats tolerated. */
@@ -51,11 +57,27 @@ export interface WorkerOptions {
 
 export const DEFAULT_MAX_OUTPUT = 1024 * 1024;
 
+/**
+ * Prefetch pays only when a job is short next to the broker round trip it saves; a job that
+ * waits behind a long one might have run at once on another worker. So the worker offers its
+ * prefetch while the running average of its jobs' durations is under PREFETCH_ON ms and
+ * withdraws it above PREFETCH_OFF (a band, so that it does not flap).
+ */
+const PREFETCH_ON = 50;
+const PREFETCH_OFF = 200;
+/**
+ * QUEUED waits this long: a job that has ended by then is confirmed by its RESULT alone, which
+ * saves a message each way for every short job (the broker's --ack-timeout is seconds).
+ */
+const CONFIRM_AFTER = 10;
+
 interface RunningJob {
   spec: JobSpec;
   controller: AbortController;
   /** The session the job was received in; results of an older session are stale. */
   session: number;
+  /** Given to the executor (else it waits in the worker for a slot). */
+  started: boolean;
 }
 
 /**
@@ -72,8 +94,19 @@ export class Worker {
   private readonly link: BrokerLink;
   private session = 0;
   private pendingResults: JobResult[] = [];
-  private pendingQueued: JobRef[] = [];
+  /** Jobs not confirmed yet, by key, in the order they came, with when they came. */
+  private unconfirmed = new Map<number, { ref: JobRef; at: number }>();
+  private confirmTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
+  /** Jobs accepted but not given to the executor: more than it may hold at once. */
+  private readonly waiting: RunningJob[] = [];
+  /** Jobs given to the executor and not yet ended. */
+  private executing = 0;
+  private readonly prefetch: number;
+  /** Whether the prefetch is offered now; see PREFETCH_ON. */
+  private prefetching = false;
+  /** Running average of job durations (ms), undefined before the first. */
+  private averageDuration: number | undefined;
   private stopping = false;
   private readonly guard: LoadGuard;
   private readonly reaper = new GroupReaper((reason) => this.log.warn(reason));
@@ -95,6 +128,7 @@ export class Worker {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.log = options.logger ?? createLogger('testworker');
     this.executor = options.executor ?? new ExecaExecutor();
+    this.prefetch = Math.max(0, Math.floor(options.prefetch ?? options.slots));
     this.link = new BrokerLink({
       endpoint: options.broker,
       role: 'worker',
@@ -163,6 +197,7 @@ export class Worker {
     this.stopping = true;
     this.guard.stop();
     clearTimeout(this.recycleTimer);
+    clearTimeout(this.confirmTimer);
     for (const job of this.running.values()) job.controller.abort();
     await this.link.close(reason);
     await this.executor.close?.();
@@ -173,14 +208,24 @@ export class Worker {
   /** The greeting of every session: whatever still runs belongs to a session that is over. */
   private ready(): Message {
     this.session++;
-    for (const job of this.running.values()) {
-      job.controller.abort();
-      this.dying.add(job);
-    }
+    // Into `dying` first: a job still waiting here ends during its abort().
+    const jobs = [...this.running.values()];
     this.running.clear();
-    this.pendingQueued = [];
+    for (const job of jobs) {
+      this.dying.add(job);
+      job.controller.abort();
+    }
+    this.unconfirmed.clear();
     this.pendingResults = [];
-    return { type: 'ready', worker: this.name, host: hostname(), pid: process.pid, slots: this.options.slots, weight: this.options.weight ?? 1 };
+    return {
+      type: 'ready',
+      worker: this.name,
+      host: hostname(),
+      pid: process.pid,
+      slots: this.options.slots,
+      weight: this.options.weight ?? 1,
+      ...(this.prefetch > 0 ? { prefetch: this.prefetch } : {}),
+    };
   }
 
   /**
@@ -192,7 +237,8 @@ export class Worker {
     const admit = this.guard.admitting;
     const state = workerStateOf({ draining: this.draining !== undefined, paused: this.guard.pausedCount, admit, running: this.running.size, slots });
     const maxJobs = this.options.host?.maxJobs;
-    const allowed = maxJobs === undefined ? slots : Math.min(slots, this.running.size + maxJobs - this.accepted);
+    const takes = slots + (this.prefetching ? this.prefetch : 0);
+    const allowed = maxJobs === undefined ? takes : Math.min(takes, this.running.size + maxJobs - this.accepted);
     const offered = this.draining !== undefined || !admit ? 0 : Math.max(0, allowed - this.dying.size);
     const load = this.guard.report();
     return { type: 'heartbeat', state, offered, ...(load ? { load } : {}) };
@@ -205,6 +251,7 @@ export class Worker {
 
   /** Jobs the worker will not run (draining, or limits bite): the broker sends them elsewhere. */
   private handBack(jobs: JobRef[], reason: string): void {
+    for (const job of jobs) this.unconfirmed.delete(job.id);
     this.link.send({ type: 'requeue', jobs, reason });
   }
 
@@ -258,17 +305,44 @@ export class Worker {
     }
     // Only the broker's bookkeeping keeps us within our slots; a confused or hostile one must not
     // make us run more than we offered.
-    if (this.running.size + this.dying.size >= this.options.slots) {
+    if (this.running.size + this.dying.size >= this.options.slots + this.prefetch) {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
       return;
     }
-    const job: RunningJob = { spec, controller: new AbortController(), session: this.session };
+    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, started: false };
     this.running.set(spec.id, job);
     this.guard.track(spec.id);
-    this.pendingQueued.push({ id: spec.id, attempt: spec.attempt });
-    this.scheduleFlush();
+    this.unconfirmed.set(spec.id, { ref: { id: spec.id, attempt: spec.attempt }, at: performance.now() });
+    this.confirmLater();
     const maxJobs = this.options.host?.maxJobs;
     if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`);
+    // The executor holds what it can start without us (its slots, and its queue if it has one);
+    // the rest waits here, and a cancelled waiting job ends without having run.
+    if (this.executing < this.options.slots + (this.executor.queues ? this.prefetch : 0)) this.execute(job);
+    else {
+      this.waiting.push(job);
+      job.controller.signal.addEventListener('abort', () => this.dropWaiting(job), { once: true });
+    }
+  }
+
+  /** Gives waiting jobs to the executor as it has room. */
+  private startWaiting(): void {
+    const room = this.options.slots + (this.executor.queues ? this.prefetch : 0);
+    while (this.executing < room && this.waiting.length > 0) this.execute(this.waiting.shift()!);
+  }
+
+  private dropWaiting(job: RunningJob): void {
+    const index = this.waiting.indexOf(job);
+    if (index === -1) return;
+    this.waiting.splice(index, 1);
+    const empty = Buffer.alloc(0);
+    this.ended(job, { exitcode: null, signal: null, stdout: empty, stderr: empty, stdoutTruncated: 0, stderrTruncated: 0, duration: 0, error: null, stopped: 'cancelled' });
+  }
+
+  private execute(job: RunningJob): void {
+    const { spec } = job;
+    job.started = true;
+    this.executing++;
     const nice = this.options.host?.niceIncrement;
     const where = jobDirectory(this.options.cwd ?? process.cwd(), spec.cwd);
     let spawnedPid: number | undefined;
@@ -300,35 +374,71 @@ export class Worker {
       }))
       .then((outcome) => {
         if (spawnedPid !== undefined) this.reaper.release(spawnedPid);
-        const current = this.running.get(spec.id) === job;
-        if (current) this.running.delete(spec.id);
-        this.dying.delete(job);
-        // The guard knows jobs by key: a new session's job with this key keeps its entry.
-        const { paused, killedFor } = current || !this.running.has(spec.id) ? this.guard.release(spec.id) : { paused: 0, killedFor: undefined };
-        if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
-        if (killedFor !== undefined) {
-          // Killed for the host's sake: another worker runs it; no RESULT, so it is printed once.
-          this.handBack([{ id: spec.id, attempt: spec.attempt }], killedFor);
-          return this.leaveIfDrained();
-        }
-        this.completed++;
-        const result = toResult(spec, outcome, this.name);
-        if (paused > 0) result.paused = paused;
-        this.pendingResults.push(result);
-        this.scheduleFlush();
+        this.executing--;
+        this.ended(job, outcome);
+        this.startWaiting();
       });
   }
 
-  /** Results and QUEUEDs that happen in the same turn of the event loop travel as one message. */
+  /** A job is over, run or not: its RESULT goes out, unless it belongs to a session that ended. */
+  private ended(job: RunningJob, outcome: ExecOutcome): void {
+    const { spec } = job;
+    const current = this.running.get(spec.id) === job;
+    if (current) this.running.delete(spec.id);
+    this.dying.delete(job);
+    // The guard knows jobs by key: a new session's job with this key keeps its entry.
+    const { paused, killedFor } = current || !this.running.has(spec.id) ? this.guard.release(spec.id) : { paused: 0, killedFor: undefined };
+    if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
+    if (killedFor !== undefined) {
+      // Killed for the host's sake: another worker runs it; no RESULT, so it is printed once.
+      this.handBack([{ id: spec.id, attempt: spec.attempt }], killedFor);
+      return this.leaveIfDrained();
+    }
+    this.completed++;
+    if (job.started) this.learnDuration(outcome.duration);
+    const result = toResult(spec, outcome, this.name);
+    if (paused > 0) result.paused = paused;
+    this.unconfirmed.delete(spec.id); // the RESULT confirms it
+    this.pendingResults.push(result);
+    this.scheduleFlush();
+  }
+
+  /** Offers the prefetch while jobs are short, withdraws it when they are long; see PREFETCH_ON. */
+  private learnDuration(duration: number): void {
+    if (this.prefetch === 0) return;
+    this.averageDuration = this.averageDuration === undefined ? duration : this.averageDuration * 0.8 + duration * 0.2;
+    const prefetching = this.prefetching ? this.averageDuration <= PREFETCH_OFF : this.averageDuration < PREFETCH_ON;
+    if (prefetching === this.prefetching) return;
+    this.prefetching = prefetching;
+    this.beat();
+  }
+
+  /** Sends QUEUED for the jobs that have run CONFIRM_AFTER ms without a RESULT. */
+  private confirmLater(): void {
+    if (this.confirmTimer !== undefined || this.unconfirmed.size === 0) return;
+    const oldest = this.unconfirmed.values().next().value!;
+    const wait = Math.max(0, oldest.at + CONFIRM_AFTER - performance.now());
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      if (this.stopping) return;
+      const due = performance.now() - CONFIRM_AFTER;
+      const jobs: JobRef[] = [];
+      for (const [key, { ref, at }] of this.unconfirmed) {
+        if (at > due) break;
+        jobs.push(ref);
+        this.unconfirmed.delete(key);
+      }
+      if (jobs.length > 0) this.link.send({ type: 'queued', jobs });
+      this.confirmLater();
+    }, wait);
+  }
+
+  /** Results that happen in the same turn of the event loop travel as one message. */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.pendingQueued.length > 0) {
-        this.link.send({ type: 'queued', jobs: this.pendingQueued });
-        this.pendingQueued = [];
-      }
       if (this.pendingResults.length > 0) {
         for (const results of sizedBatches(this.pendingResults, this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE)) {
           this.link.send({ type: 'result', results });
