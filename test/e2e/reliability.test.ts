@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { JobResult } from '@testcloud/protocol';
+import { jobResult } from '../helpers/job-result.js';
 import { Marks } from '../helpers/marks.js';
 import { FIXTURES, printedHash, spawnBin, startBroker, type Proc } from '../helpers/processes.js';
 import { waitForNoProcessWith, waitForProcessesWith, processesWith } from '../helpers/process-table.js';
@@ -134,23 +134,7 @@ describe('exactly-once reporting', () => {
     await fake.message(ready);
     const again = await fake.waitFor((m) => (m.type === 'job' && m.jobs[0]!.attempt === 2 ? m.jobs[0] : undefined), 'the JOB again', broker.proc);
     expect(again.id).toBe(job.id);
-    const result = (attempt: number, stdout: string): JobResult => ({
-      id: job.id,
-      attempt,
-      cmd: job.cmd,
-      exitcode: 0,
-      signal: null,
-      stdout,
-      stderr: '',
-      stdoutEncoding: 'utf8',
-      stderrEncoding: 'utf8',
-      stdoutTruncated: 0,
-      stderrTruncated: 0,
-      duration: 1,
-      worker: 'scripted',
-      error: null,
-      stopped: null,
-    });
+    const result = (attempt: number, stdout: string) => jobResult({ id: job.id, attempt, cmd: job.cmd, stdout, worker: 'scripted' });
     await fake.message({ type: 'result', results: [result(1, 'late\n')] });
     await fake.message({ type: 'result', results: [result(2, 'real\n')] });
 

@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { Router } from 'zeromq';
 import { encode, type JobSpec, type Message } from '@testcloud/protocol';
 import { sizedBatches } from '@testcloud/worker';
+import { jobResult } from '../helpers/job-result.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 import { spawnBin } from '../helpers/processes.js';
 
@@ -99,11 +100,7 @@ describe('a worker protects itself from its broker', () => {
 });
 
 describe('sizedBatches', () => {
-  const result = (id: number, bytes: number) => ({
-    id, attempt: 1, cmd: 'x', exitcode: 0, signal: null, stdout: 'a'.repeat(bytes), stderr: '',
-    stdoutEncoding: 'utf8' as const, stderrEncoding: 'utf8' as const, stdoutTruncated: 0, stderrTruncated: 0,
-    duration: 1, worker: 'w', error: null, stopped: null,
-  });
+  const result = (id: number, bytes: number) => jobResult({ id, cmd: 'x', stdout: 'a'.repeat(bytes) });
 
   it('keeps small results together and gives a large one a message of its own', () => {
     const batches = sizedBatches([result(1, 10), result(2, 10), result(3, 3_000_000), result(4, 10)], 16 * 1024 * 1024);

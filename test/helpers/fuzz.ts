@@ -1,4 +1,5 @@
-import { decode, encode, type JobResult, type Message } from '@testcloud/protocol';
+import { decode, encode, type Message } from '@testcloud/protocol';
+import { jobResult } from './job-result.js';
 
 /** A small seeded PRNG (mulberry32): a failing fuzz run can be replayed from its seed. */
 export function random(seed: number): () => number {
@@ -12,24 +13,6 @@ export function random(seed: number): () => number {
   };
 }
 
-const result: JobResult = {
-  id: 0,
-  attempt: 1,
-  cmd: 'true',
-  exitcode: 0,
-  signal: null,
-  stdout: '',
-  stderr: '',
-  stdoutEncoding: 'utf8',
-  stderrEncoding: 'utf8',
-  stdoutTruncated: 0,
-  stderrTruncated: 0,
-  duration: 1,
-  worker: 'fuzz',
-  error: null,
-  stopped: null,
-};
-
 /**
  * One valid message of every type, the seeds of the mutations. Every command in them is `true`:
  * whatever survives mutation and reaches a worker must be harmless.
@@ -37,7 +20,7 @@ const result: JobResult = {
 export const TEMPLATES: Message[] = [
   { type: 'ready', worker: 'fuzz', host: 'fuzz', pid: 1, slots: 2, weight: 1 },
   { type: 'queued', jobs: [{ id: 0, attempt: 1 }] },
-  { type: 'result', results: [result] },
+  { type: 'result', results: [jobResult({ cmd: 'true', worker: 'fuzz' })] },
   { type: 'ok', broker: 'fuzz-broker', heartbeat: 200 },
   { type: 'job', jobs: [{ id: 1_000_000, cmd: 'true', attempt: 1, timeout: 0, idleTimeout: 0 }] },
   { type: 'hello', client: 'fuzz' },

@@ -3,7 +3,6 @@ import {
   decode,
   encode,
   ProtocolError,
-  type JobResult,
   type Message,
   type MessageOfType,
   type MessageType,
@@ -11,26 +10,11 @@ import {
 } from '@testcloud/protocol';
 // Internal: the codec's own list of message types, to check the samples below cover all of them.
 import { bodyParsers } from '../../packages/protocol/dist/message-schemas.js';
+import { jobResult } from '../helpers/job-result.js';
 
 const HEADER = Buffer.from([0x54, 0x43, 0x4c, 0x44, 0x01]); // "TCLD" + version 1
 
-const result: JobResult = {
-  id: 7,
-  attempt: 2,
-  cmd: "printf 'h\\303\\251llo'",
-  exitcode: 0,
-  signal: null,
-  stdout: 'héllo ✓\n',
-  stderr: '',
-  stdoutEncoding: 'utf8',
-  stderrEncoding: 'utf8',
-  stdoutTruncated: 0,
-  stderrTruncated: 0,
-  duration: 12.345,
-  worker: 'host:1234',
-  error: null,
-  stopped: null,
-};
+const result = jobResult({ id: 7, attempt: 2, cmd: "printf 'h\\303\\251llo'", stdout: 'héllo ✓\n', duration: 12.345, worker: 'host:1234' });
 
 /** One message of every type; the mapped type makes leaving one out a type error. */
 const samples: { [T in MessageType]: MessageOfType<T>[] } = {

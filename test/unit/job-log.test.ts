@@ -3,27 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobResult } from '@testcloud/protocol';
+import { jobResult } from '../helpers/job-result.js';
 import { JOBLOG_HEADER, JobLog, ResumeFilter, parseJobLog, readJobLog } from '../../packages/client/dist/job-log.js';
 
 function result(cmd: string, exitcode: number | null, extra: Partial<JobResult> = {}): JobResult {
-  return {
-    id: 0,
-    attempt: 1,
-    cmd,
-    exitcode,
-    signal: null,
-    stdout: 'hello\n',
-    stderr: '',
-    stdoutEncoding: 'utf8',
-    stderrEncoding: 'utf8',
-    stdoutTruncated: 0,
-    stderrTruncated: 0,
-    duration: 1234.5,
-    worker: 'host-a:17',
-    error: null,
-    stopped: null,
-    ...extra,
-  };
+  return jobResult({ cmd, exitcode, stdout: 'hello\n', duration: 1234.5, worker: 'host-a:17', ...extra });
 }
 
 describe('JobLog (--joblog)', () => {

@@ -1,27 +1,11 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import type { JobResult } from '@testcloud/protocol';
+import { jobResult } from '../helpers/job-result.js';
 import { renderJUnit } from '../../packages/client/dist/junit-report.js';
 
 function result(id: number, cmd: string, extra: Partial<JobResult> = {}): JobResult {
-  return {
-    id,
-    attempt: 1,
-    cmd,
-    exitcode: 0,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    stdoutEncoding: 'utf8',
-    stderrEncoding: 'utf8',
-    stdoutTruncated: 0,
-    stderrTruncated: 0,
-    duration: 1500,
-    worker: 'w',
-    error: null,
-    stopped: null,
-    ...extra,
-  };
+  return jobResult({ id, cmd, duration: 1500, ...extra });
 }
 
 const summary = {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { JobResult } from '@testcloud/protocol';
 import { OrderedOutput } from '../../packages/client/dist/ordered-output.js';
+import { jobResult } from '../helpers/job-result.js';
 
-const result = (id: number) => ({ id, cmd: `cmd ${id}` }) as JobResult;
+const result = (id: number) => jobResult({ id, cmd: `cmd ${id}` });
 
 describe('OrderedOutput (--keep-order)', () => {
   it('releases results in id order, holding back the early ones', () => {
