@@ -21,28 +21,48 @@ for pgid in "\${!live[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null; done
 export class GroupReaper {
   private child: ChildProcess | undefined;
   private failed = false;
+  /**
+   * Changes not yet written, sent once per turn of the event loop: a group that comes and goes
+   * within one turn (most short jobs) costs the reaper nothing, and the rest one write a turn.
+   */
+  private readonly pending = new Map<number, '+' | '-'>();
+  private flushScheduled = false;
 
   constructor(private readonly onUnavailable: (reason: string) => void = () => {}) {}
 
   /** A command's process group exists from now on (its leader's pid is the group id). */
   track(pgid: number): void {
-    this.write(`+${pgid}\n`);
+    this.pending.set(pgid, '+');
+    this.scheduleFlush();
   }
 
   /** The group's leader has been reaped; the group is ours to forget. */
   release(pgid: number): void {
-    this.write(`-${pgid}\n`);
+    if (this.pending.get(pgid) === '+') this.pending.delete(pgid);
+    else this.pending.set(pgid, '-');
+    this.scheduleFlush();
   }
 
   /** Closes the pipe: the reaper kills any group still listed, then exits. */
   close(): void {
+    this.flush();
     this.child?.stdin?.end();
     this.child = undefined;
   }
 
-  private write(line: string): void {
-    const child = this.start();
-    child?.stdin?.write(line);
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.size === 0) return;
+    let lines = '';
+    for (const [pgid, change] of this.pending) lines += `${change}${pgid}\n`;
+    this.pending.clear();
+    this.start()?.stdin?.write(lines);
   }
 
   private start(): ChildProcess | undefined {
