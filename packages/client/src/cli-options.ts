@@ -62,7 +62,7 @@ export const clientCli = {
     'max-output': { type: 'string', default: '1MiB', describe: 'with --local: bytes kept per output stream of each command' },
     executor: {
       type: 'string',
-      choices: ['fast', 'execa', 'noop'],
+      choices: ['fast', 'launcher', 'execa', 'noop'],
       default: 'fast',
       describe: 'with --local: how commands are started (see testworker --executor)',
     },
@@ -107,7 +107,7 @@ export interface ClientArgs {
   resume: boolean;
   resumeFailed: boolean;
   maxOutput: string;
-  executor: 'fast' | 'execa' | 'noop';
+  executor: 'fast' | 'launcher' | 'execa' | 'noop';
   color?: boolean;
   key?: string;
   brokerKey?: string;

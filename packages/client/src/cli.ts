@@ -1,130 +1,28 @@
-import { fstatSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { isAbsolute } from 'node:path';
-import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
+import { statSync } from 'node:fs';
+import { runCli } from '@testcloud/protocol/cli-kit';
 import { clientCli, type ClientArgs } from './cli-options.js';
 
 async function main(args: ClientArgs): Promise<number> {
-  // Imported here, not at the top: --help and --version must not load zeromq (~15 ms).
-  const [{ parseDuration, parseSize, curveFromFlags }, { Chalk }, { RunSession }, { readCommands }, { runCommands }, { HaltPolicy }, { jobEnv }, { ClientError }] =
-    await Promise.all([
-      import('@testcloud/protocol'),
-      import('chalk'),
-      import('./run-session.js'),
-      import('./command-reader.js'),
-      import('./run.js'),
-      import('./halt-policy.js'),
-      import('./job-env.js'),
-      import('./errors.js'),
-    ]);
-  const badOption = (message: string) => new ClientError('TESTCLOUD_CLIENT_BAD_OPTION', message);
-  const connectTimeout = parseDuration(args.connectTimeout);
-  if (!Number.isInteger(args.window) || args.window < 1) throw badOption(`--window must be a whole number >= 1, got ${args.window}`);
-  if (!Number.isInteger(args.retries) || args.retries < 0) throw badOption(`--retries must be a whole number >= 0, got ${args.retries}`);
-  const timeout = args.timeout === undefined ? 0 : parseDuration(args.timeout);
-  const idleTimeout = args.idleTimeout === undefined ? 0 : parseDuration(args.idleTimeout);
-  const brokerTimeout = parseDuration(args.brokerTimeout);
-  const maxMessageSize = parseSize(args.maxMessageSize);
-  const curve = curveFromFlags(args.key, args.brokerKey);
-  if (curve && args.local !== undefined) throw badOption('--local runs an embedded pool in this process: it takes no --key or --broker-key');
-  let slots: number | undefined;
-  if (args.local !== undefined) {
-    slots = args.local === '' ? availableParallelism() : Number(args.local);
-    if (!Number.isInteger(slots) || slots < 1) throw badOption(`--local takes a number of worker slots >= 1, got "${args.local}"`);
-  }
-  if (args.maxFailures !== undefined && (!Number.isInteger(args.maxFailures) || args.maxFailures < 1)) {
-    throw badOption(`--max-failures must be a whole number >= 1, got ${args.maxFailures}`);
-  }
-  if (args.failFast && args.maxFailures !== undefined && args.maxFailures !== 1) throw badOption('--fail-fast means --max-failures 1: give one or the other');
-  const halt = args.failFast ? new HaltPolicy(1) : args.maxFailures !== undefined ? new HaltPolicy(args.maxFailures) : undefined;
-  if ((args.resume || args.resumeFailed) && args.joblog === undefined) throw badOption('--resume and --resume-failed read the job log: give --joblog FILE');
-  let env: ReturnType<typeof jobEnv>;
-  try {
-    env = jobEnv(args.env ?? []);
-  } catch (error) {
-    throw badOption((error as Error).message);
-  }
-  // With --local, --cwd is where the embedded worker runs; with a broker, each job's directory
-  // under its worker's --cwd, which the worker checks (and so do we, for a clearer message).
-  const jobCwd = slots === undefined ? args.cwd : undefined;
-  if (jobCwd !== undefined && isAbsolute(jobCwd)) throw badOption(`--cwd ${jobCwd} is absolute: with a broker it is relative to each worker's --cwd`);
-
-  // A reader that goes away (`| head`) does not stop the run: the job log, JUnit report and
-  // timings are still written, and the exit status still says how the commands went.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') process.stderr.write(`testclient: cannot write to stdout: ${error.message}\n`);
-  });
-  const useColor = args.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
-  const session = new RunSession(readCommands(process.stdin), {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    color: new Chalk({ level: useColor ? 1 : 0 }),
-    json: args.json,
-    quiet: args.quiet,
-    tag: args.tag,
-    stderrMode: args.stderr,
-    keepOrder: args.keepOrder,
-    // Not when stdout is a pipe (`| tee`): its writes land on the terminal later, past the line.
-    progress: args.progress && process.stderr.isTTY === true && (process.stdout.isTTY === true || !isPipe(1)),
-    ...(args.timings !== undefined ? { timingsFile: args.timings } : {}),
-    ...(args.junit !== undefined ? { junitFile: args.junit } : {}),
-    ...(args.joblog !== undefined ? { joblogFile: args.joblog } : {}),
-    ...(args.resumeFailed ? { resume: 'passed' as const } : args.resume ? { resume: 'finished' as const } : {}),
-  });
-
-  let pool: Awaited<ReturnType<typeof import('./local-pool.js').startLocalPool>> | undefined;
-  if (slots !== undefined) {
-    const { startLocalPool } = await import('./local-pool.js');
-    pool = await startLocalPool({ slots, maxOutput: parseSize(args.maxOutput), executor: args.executor, verbose: args.verbose, ...(args.cwd ? { cwd: args.cwd } : {}) });
-  }
-  // Ctrl-C: say goodbye so the broker cancels our jobs on every worker, then exit 130.
-  const interrupt = new AbortController();
-  process.once('SIGINT', () => interrupt.abort());
-  process.once('SIGTERM', () => interrupt.abort());
-  try {
-    const outcome = await runCommands({
-      broker: pool?.endpoint ?? args.broker,
-      commands: session.commands(),
-      connectTimeout,
-      brokerTimeout,
-      maxMessageSize,
-      timeout,
-      idleTimeout,
-      retries: args.retries,
-      ...(env ? { env } : {}),
-      ...(jobCwd !== undefined ? { cwd: jobCwd } : {}),
-      ...(halt ? { halt } : {}),
-      signal: interrupt.signal,
-      ...(curve ? { curve } : {}),
-      window: args.window,
-      observer: {
-        ...session.observer,
-        connected: (endpoint) => session.observer.connected?.(pool ? `an embedded pool with ${slots} worker slot(s)` : endpoint),
-      },
-    });
-    // A halted run leaves stdin unread: let go of it, or a producer that never ends keeps us alive.
-    if (outcome.halted !== null) process.stdin.destroy();
-    session.finish(outcome);
-    return outcome.failed > 0 ? EXIT.failed : EXIT.ok;
-  } catch (error) {
-    if (interrupt.signal.aborted) {
-      session.close();
-      process.stderr.write('testclient: interrupted; the broker cancels the commands still running\n');
-      return EXIT.interrupted;
-    }
-    throw error;
-  } finally {
-    session.close();
-    await pool?.stop();
-  }
+  // Imported here, not at the top: --help and --version load neither zeromq nor the rest.
+  const { main: run } = (await import(mainModule())) as typeof import('./cli-main.js');
+  return run(args);
 }
 
-function isPipe(fd: number): boolean {
+/**
+ * cli-main.js, or its bundle (one file instead of some eighty modules, which Node 20 takes ~30 ms
+ * longer to resolve and load: scripts/bundle.mjs, run by `npm run build`) while the bundle is
+ * newer than every package's last compile, so that `tsc -b` alone never leaves a stale bundle
+ * running.
+ */
+function mainModule(): string {
   try {
-    const stat = fstatSync(fd);
-    return stat.isFIFO() || stat.isSocket();
+    const bundled = statSync(new URL('./cli-main.bundle.js', import.meta.url)).mtimeMs;
+    for (const name of ['protocol', 'broker', 'worker', 'client']) {
+      if (statSync(new URL(`../../${name}/dist/.tsbuildinfo`, import.meta.url)).mtimeMs > bundled) return './cli-main.js';
+    }
+    return './cli-main.bundle.js';
   } catch {
-    return true;
+    return './cli-main.js';
   }
 }
 

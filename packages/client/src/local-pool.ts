@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { Broker } from '@testcloud/broker';
 import { createLogger } from '@testcloud/protocol';
-import type { ExecutorKind } from '@testcloud/worker';
+import { Worker, createExecutor, type ExecutorKind } from '@testcloud/worker';
 
 export interface LocalPoolOptions {
   slots: number;
@@ -21,20 +22,23 @@ export interface LocalPool {
  * inproc sockets, so the whole toolkit runs with nothing started by hand.
  */
 export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPool> {
-  const [{ Broker }, { Worker, createExecutor }] = await Promise.all([import('@testcloud/broker'), import('@testcloud/worker')]);
-  const tag = randomBytes(6).toString('hex');
   const quiet = !options.verbose;
+  const workerLog = createLogger('testworker', { quiet });
+  const executor = await createExecutor(options.executor ?? 'fast', { slots: options.slots, onFallback: (reason) => workerLog.warn(reason) });
+  // The executor's helper processes start (on the other core) while the broker and the worker
+  // start here, so that the first jobs do not wait for them.
+  executor.prestart?.(options.cwd ?? process.cwd());
+  const tag = randomBytes(6).toString('hex');
   const broker = new Broker({
     clientEndpoint: `inproc://testcloud-${tag}-clients`,
     workerEndpoint: `inproc://testcloud-${tag}-workers`,
     logger: createLogger('testbroker', { quiet }),
   });
   const endpoints = await broker.start();
-  const workerLog = createLogger('testworker', { quiet });
   const worker = new Worker({
     broker: endpoints.worker,
     slots: options.slots,
-    executor: await createExecutor(options.executor ?? 'fast', { slots: options.slots, onFallback: (reason) => workerLog.warn(reason) }),
+    executor,
     name: `local:${process.pid}`,
     logger: workerLog,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),

@@ -3,6 +3,7 @@
  * come from one source), strict parsing, env defaults, and the exit-code contract:
  * 0 success, 1 work failed, 2 usage or connection error, 130 interrupted.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Options } from 'yargs';
 import type yargsType from 'yargs';
@@ -42,6 +43,14 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
     process.stdout.write(`${process.env.npm_package_version ?? VERSION}\n`);
     return;
   }
+  // `--help` alone, likewise, when the build saved what yargs prints for it here.
+  if (process.argv.length === 3 && (process.argv[2] === '--help' || process.argv[2] === '-h')) {
+    const help = savedHelp(spec);
+    if (help !== undefined) {
+      process.stdout.write(help);
+      return;
+    }
+  }
   const { yargs, hideBin } = loadYargs();
   const args = hideBin(process.argv);
   const verbose = args.includes('--verbose') || args.includes('-v');
@@ -57,7 +66,7 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
     .help()
     .alias('help', 'h')
     .version(process.env.npm_package_version ?? VERSION)
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .wrap(helpWidth())
     .fail((message, error) => {
       process.stderr.write(`${spec.program}: ${message || formatError(error, verbose)}\nRun '${spec.program} --help' for usage.\n`);
       process.exit(EXIT.usage);
@@ -79,6 +88,43 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
 }
 
 export const VERSION = '0.1.0';
+
+function helpWidth(): number {
+  return Math.min(110, process.stdout.columns || 100);
+}
+
+/**
+ * Besides how runCli sets yargs up, what `--help` prints depends on the option table, the width
+ * and yargs' language. The first two, as one line, head the text the build saves.
+ */
+export function helpKey(spec: Pick<CliSpec<unknown>, 'program' | 'usage' | 'summary' | 'options' | 'envPrefix' | 'examples'>, width: number): string {
+  const { program, usage, summary, options, envPrefix, examples } = spec;
+  return JSON.stringify({ program, usage, summary, options, envPrefix, examples, width });
+}
+
+/**
+ * `--help` as yargs printed it when `npm run build` ran (scripts/save-help.mjs), if it is what
+ * yargs would print now: loading yargs and wrapping the text takes ~40 ms, longer than the rest
+ * of Node's start-up. It must come from this option table (its key), this width, and a build of
+ * this file (how yargs is set up): a later compile of it makes the saved text suspect. yargs
+ * translates its words ("Options:", "[default: …]") after the locale variables; the text is
+ * saved in English, so any other language goes through yargs.
+ */
+function savedHelp(spec: CliSpec<unknown>): string | undefined {
+  const env = process.env;
+  const locale = (env.LC_ALL || env.LC_MESSAGES || env.LANG || env.LANGUAGE || 'en_US').replace(/[.:].*/, '');
+  if (!/^(C|POSIX|en|en_.*)$/.test(locale)) return undefined;
+  const file = new URL(`./help/${spec.program}.txt`, import.meta.url);
+  let saved: string;
+  try {
+    if (statSync(file).mtimeMs < statSync(new URL(import.meta.url)).mtimeMs) return undefined;
+    saved = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const newline = saved.indexOf('\n');
+  return saved.slice(0, newline) === helpKey(spec, helpWidth()) ? saved.slice(newline + 1) : undefined;
+}
 
 /** Every value given to `--name` (or `-alias`) in `args`, as `--name V`, `--name V W` or `--name=V`; undefined when absent. */
 function repeatedValues(args: readonly string[], name: string, alias: string | undefined): string[] | undefined {

@@ -16,7 +16,7 @@ export const workerCli = {
     weight: { type: 'number', default: 1, describe: 'preference over workers with as many free slots (2 = twice as preferred)' },
     prefetch: {
       type: 'string',
-      describe: 'jobs taken beyond --concurrency while jobs are short (under ~50 ms on average), each started the moment a slot frees (default: as many as the slots; 0 = none)',
+      describe: 'jobs taken beyond --concurrency while jobs are short (under ~50 ms on average), each started the moment a slot frees (default: 4 per slot; 0 = none)',
     },
     'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from the broker' },
     liveness: { type: 'number', default: 3, describe: "missed broker heartbeats (at the broker's interval) before reconnecting, with backoff from 1s to 32s" },
@@ -37,9 +37,10 @@ export const workerCli = {
     'broker-key': { type: 'string', describe: "the broker's public key: its .pub file or the 40-character key itself" },
     executor: {
       type: 'string',
-      choices: ['fast', 'execa', 'noop'],
+      choices: ['fast', 'launcher', 'execa', 'noop'],
       default: 'fast',
-      describe: 'how commands are started: fast (forked by a persistent bash per slot), execa (spawned by Node per command), noop (run nothing: benchmarks only)',
+      describe:
+        'how commands are started: fast (one persistent python3 posix_spawns them; without python3 >= 3.8, launcher), launcher (forked by a persistent bash per slot), execa (spawned by Node per command), noop (run nothing: benchmarks only)',
     },
     verbose: { alias: 'v', type: 'boolean', default: false, describe: 'stack traces on errors' },
   } satisfies OptionTable,
@@ -76,6 +77,6 @@ export interface WorkerArgs {
   maxRestarts: number;
   key?: string;
   brokerKey?: string;
-  executor: 'fast' | 'execa' | 'noop';
+  executor: 'fast' | 'launcher' | 'execa' | 'noop';
   verbose: boolean;
 }

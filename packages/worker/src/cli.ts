@@ -11,8 +11,8 @@ async function main(args: WorkerArgs): Promise<number> {
     throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--concurrency takes a number >= 1 or "auto", got "${args.concurrency}"`);
   }
   if (!(args.weight > 0)) throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--weight must be a number > 0, got ${args.weight}`);
-  const prefetch = args.prefetch === undefined ? slots : Number(args.prefetch);
-  if (!/^\d+$/.test(args.prefetch ?? '0') || prefetch > 4096) {
+  const prefetch = args.prefetch === undefined ? undefined : Number(args.prefetch);
+  if (!/^\d+$/.test(args.prefetch ?? '0') || (prefetch ?? 0) > 4096) {
     throw new WorkerError('TESTCLOUD_WORKER_BAD_OPTION', `--prefetch takes a whole number from 0 to 4096, got "${args.prefetch}"`);
   }
   if (args.cwd !== undefined && !isDirectory(args.cwd)) {
@@ -30,6 +30,8 @@ async function main(args: WorkerArgs): Promise<number> {
   }
   const { createExecutor } = await import('./executors.js');
   const executor = await createExecutor(args.executor, { slots, onFallback: (reason) => log.warn(reason) });
+  // Its helper processes start while we connect, not when the first job comes.
+  executor.prestart?.(args.cwd ?? process.cwd());
   const worker = new Worker({
     broker: args.broker,
     slots,
@@ -37,7 +39,7 @@ async function main(args: WorkerArgs): Promise<number> {
     maxOutput: parseSize(args.maxOutput),
     maxMessageSize: parseSize(args.maxMessageSize),
     weight: args.weight,
-    prefetch,
+    ...(prefetch !== undefined ? { prefetch } : {}),
     liveness: args.liveness,
     host,
     logger: log,

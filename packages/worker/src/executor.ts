@@ -45,6 +45,17 @@ export interface Executor {
    * worker's prefetch). Timeouts and `duration` count from the actual start.
    */
   readonly queues?: boolean;
+  /**
+   * It kills its jobs' process groups itself should the worker die (however it dies), so the
+   * worker's group reaper need not know them.
+   */
+  readonly killsOrphans?: boolean;
   run(request: ExecRequest): Promise<ExecOutcome>;
+  /**
+   * Gets ready for jobs that run in `cwd` before the first one comes (starts helper processes
+   * while the rest of the program starts up). Holds nothing open: without jobs, the process
+   * still exits as it would have.
+   */
+  prestart?(cwd: string): void;
   close?(): Promise<void>;
 }

@@ -1,14 +1,11 @@
-import { statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cannotRunIn, invalidRequest, isDirectory, notStarted, outcomeOf, signalName } from './exec-outcome.js';
 import type { ExecOutcome, ExecRequest, Executor } from './executor.js';
 import { Launcher } from './launcher.js';
 import { launcherEnvironment, type LauncherEnvironment } from './launcher-script.js';
 import { OutputCapture } from './output-capture.js';
 import { DEFAULT_KILL_GRACE, StopWatch } from './process-group.js';
-
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
 
 export interface LauncherExecutorOptions {
   /**
@@ -52,6 +49,28 @@ export class LauncherExecutor implements Executor {
     this.running.add(outcome);
     void outcome.finally(() => this.running.delete(outcome));
     return outcome;
+  }
+
+  /**
+   * Starts the launchers (one per slot) now, in `cwd`, so that the first jobs do not wait for
+   * bash to start and make its FIFOs. Once ready, each is idle, and unreferenced, until a job
+   * takes it; until then it keeps the process up, as a job may be waiting for it.
+   */
+  prestart(cwd: string): void {
+    if (this.closed || this.fallback || !Number.isFinite(this.maxLaunchers)) return;
+    const home = resolve(cwd);
+    while (this.launchers.size < this.maxLaunchers) {
+      const launcher = this.newLauncher(home);
+      // A launcher that cannot start is gone from the set by then; the next job tries again
+      // and falls back to execa if it fails too.
+      launcher.ready.then(
+        () => {
+          if (launcher.load === 0) launcher.letGo();
+          this.wakeWaiting();
+        },
+        () => {},
+      );
+    }
   }
 
   /** Waits for running jobs (the worker has aborted them), then ends every launcher. */
@@ -111,27 +130,17 @@ export class LauncherExecutor implements Executor {
             stderr.push(chunk);
           },
           failed: (reason) => {
-            error = reason === 'cwd' ? `cannot run in ${cwd}: ${directoryProblem(cwd)}` : reason;
+            error = reason === 'cwd' ? cannotRunIn(cwd) : reason;
           },
           exited: (exitcode, signal) => {
-            ended = { exitcode, signal: signal === null ? null : SIGNAL_NAMES.get(signal) ?? `SIG${signal}` };
+            ended = { exitcode, signal: signal === null ? null : signalName(signal) };
             giveUpOnStreamsLater();
           },
           closed: () => {
             watch.dispose();
             clearTimeout(giveUp);
             this.released(launcher);
-            done({
-              exitcode: error === null ? ended?.exitcode ?? null : null,
-              signal: error === null ? ended?.signal ?? null : null,
-              stdout: stdout.bytes(),
-              stderr: stderr.bytes(),
-              stdoutTruncated: stdout.dropped,
-              stderrTruncated: stderr.dropped,
-              duration: performance.now() - started,
-              error,
-              stopped: watch.stopped,
-            });
+            done(outcomeOf({ ended, error, stdout, stderr, duration: performance.now() - started, stopped: watch.stopped }));
           },
         },
       );
@@ -164,18 +173,23 @@ export class LauncherExecutor implements Executor {
   }
 
   private async startLauncher(home: string): Promise<Launcher> {
-    const launcher = new Launcher(this.environment, isDirectory(home) ? home : process.cwd(), this.options.bash);
-    this.launchers.add(launcher);
-    void launcher.exited.then(() => {
-      this.launchers.delete(launcher);
-      this.wakeWaiting();
-    });
+    const launcher = this.newLauncher(home);
     launcher.reserve();
     try {
       await launcher.ready;
     } finally {
       this.wakeWaiting();
     }
+    return launcher;
+  }
+
+  private newLauncher(home: string): Launcher {
+    const launcher = new Launcher(this.environment, isDirectory(home) ? home : process.cwd(), this.options.bash);
+    this.launchers.add(launcher);
+    void launcher.exited.then(() => {
+      this.launchers.delete(launcher);
+      this.wakeWaiting();
+    });
     return launcher;
   }
 
@@ -195,34 +209,5 @@ export class LauncherExecutor implements Executor {
       this.fallback ??= new ExecaExecutor();
     }
     return this.fallback;
-  }
-}
-
-function invalidRequest(request: ExecRequest): string | undefined {
-  if (request.cmd.includes('\0')) return 'the command contains a NUL byte';
-  for (const [name, value] of Object.entries(request.env ?? {})) {
-    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) return `cannot set the environment variable ${JSON.stringify(name)}`;
-  }
-  return undefined;
-}
-
-function notStarted(error: string | null, stopped: ExecOutcome['stopped']): ExecOutcome {
-  const empty = Buffer.alloc(0);
-  return { exitcode: null, signal: null, stdout: empty, stderr: empty, stdoutTruncated: 0, stderrTruncated: 0, duration: 0, error, stopped };
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function directoryProblem(cwd: string): string {
-  try {
-    return statSync(cwd).isDirectory() ? 'permission denied' : 'not a directory';
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (error as Error).message;
   }
 }

@@ -1,8 +1,10 @@
+import { constants } from 'node:os';
+
 /**
  * The persistent launcher behind the `fast` executor: one long-lived bash per worker slot that
  * forks each job as `sh -c CMD`, so Node pays one `spawn` per slot instead of one per job.
  *
- * Node -> bash (stdin), one line per job, each argument shell-quoted by `shellQuote`:
+ * Node -> bash (stdin), one line per job, each argument shell-quoted by `shellQuote`, then quit:
  *
  *   run SEQ PAIR CWD CMD MODE OP...
  *                                SEQ numbers the job (for its P record). PAIR: which FIFO pair (0 or
@@ -11,6 +13,9 @@
  *                                NAME=VALUE (export) or NAME (unset), done by bash itself;
  *                                MODE e: the same OPs go to env(1), for names bash cannot export
  *                                (not identifiers, or bash's own variables).
+ *   quit                         the last line when Node retires the launcher: bash exits once
+ *                                the jobs before it have ended, and leaves its directory to Node
+ *                                (end-of-file without it, as when the worker dies: bash removes it)
  *
  * bash -> Node, on stdout: the events Node must act on at once, one per line, in job order:
  *
@@ -33,6 +38,7 @@
  */
 export const LAUNCHER_SCRIPT = `
 d=$1
+stops='${stoppedStatuses()}'
 job() {
   k=$2
   if [ -n "$3" ]; then cd -P -- "$3" 2>/dev/null || { printf 'E cwd\\n'; exit 127; }; fi
@@ -61,16 +67,27 @@ run() {
   printf 'S %s\\n' "$s"
 }
 set -m
-stops="$(($(kill -l STOP) + 128)) $(($(kill -l TSTP) + 128)) $(($(kill -l TTIN) + 128)) $(($(kill -l TTOU) + 128))"
 # A job's subshell inherits this trap and runs it if a signal ends it before its exec: only the
-# launcher itself (BASHPID = $$) removes the directory.
+# launcher itself (BASHPID = $$) removes the directory. It is for a launcher whose worker died:
+# one that Node retires is told to quit and leaves the directory to Node, sparing its exit the
+# fork and exec of rm.
 trap '[ "$BASHPID" = "$$" ] && rm -rf -- "$d"' EXIT
+quit() { trap - EXIT; exit 0; }
 mkfifo -m 600 -- "$d/o0" "$d/e0" "$d/o1" "$d/e1" "$d/p" || exit 3
 exec 3<>"$d/p"
 trap 'jobs -l >&3' CHLD
 printf 'R\\n'
 while IFS= read -r line; do eval "$line" || printf 'E launcher\\nS 127\\n'; done
 `;
+
+/**
+ * The statuses `wait` returns for a job that was stopped (128 + SIGSTOP, SIGTSTP, SIGTTIN,
+ * SIGTTOU), given to bash as numbers so that it needs no `$(kill -l …)` subshells to start.
+ */
+function stoppedStatuses(): string {
+  const { SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU } = constants.signals;
+  return [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].map((signal) => signal + 128).join(' ');
+}
 
 /** A string as one bash word, newlines included (`read -r` sees one line per job). */
 export function shellQuote(text: string): string {

@@ -67,6 +67,11 @@ interface Job extends LaunchedJob {
   pair: number;
   /** 0 until P is read, -1 once reaped (S). */
   pid: number;
+  /**
+   * Its process group (its pid) once known, kept after it is reaped: children it left running
+   * may still hold its streams, and a stop must reach them.
+   */
+  group: number;
   /** The job runs long (or wants its output as it comes): its streams get sockets once opened. */
   watched: boolean;
   pendingStop: number | undefined;
@@ -173,6 +178,7 @@ export class Launcher {
       seq: ++this.seq,
       pair,
       pid: 0,
+      group: 0,
       watched: Boolean(request.stream),
       pendingStop: undefined,
       streams: [
@@ -192,11 +198,11 @@ export class Launcher {
     return job;
   }
 
-  /** Ends bash once it has run what it was sent, then removes its directory. */
+  /** Ends bash once it has run what it was sent, then removes its directory (onExit). */
   retire(): void {
     if (!this.alive) return;
     this.alive = false;
-    this.child.stdin!.end();
+    this.child.stdin!.end('quit\n');
   }
 
   /** A launcher waiting for work does not keep the process alive. */
@@ -272,7 +278,12 @@ export class Launcher {
   }
 
   private stopJob(job: Job, grace: number): void {
-    if (job.pid === -1) return;
+    if (job.pid === -1) {
+      // Reaped, but its streams are open: what holds them is what it left running, in its group.
+      if (job.group === 0) this.readSide();
+      if (job.group > 0 && job.streams.some((stream) => stream.open)) stopGroup(job.group, grace);
+      return;
+    }
     if (job.pid === 0) this.readSide();
     if (job.pid > 0) stopGroup(job.pid, grace);
     else {
@@ -328,6 +339,7 @@ export class Launcher {
       if (!record) continue;
       if (record[1] !== undefined) {
         const job = this.jobs.find((candidate) => candidate.seq === Number(record[1]));
+        if (job && job.group === 0) job.group = Number(record[2]);
         if (job && job.pid === 0) this.onPid(job, Number(record[2]), ending);
       } else if (record[4] !== 'Running' && record[4] !== 'Stopped') {
         this.ended.set(Number(record[3]), EXITED_WORDS.has(record[4]!));

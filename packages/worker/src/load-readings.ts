@@ -46,9 +46,14 @@ export class ProcLoadSource implements LoadSource {
     private readonly root = '/proc',
   ) {}
 
+  /**
+   * Synchronous reads: /proc answers from memory in microseconds, where readFile's round trips
+   * through the thread pool delayed a starting worker's READY (it waits for the first sample)
+   * by several ms while the event loop was busy.
+   */
   async read(): Promise<LoadReadings> {
-    const [stat, meminfo] = await Promise.all([readFile(`${this.root}/stat`, 'utf8'), readFile(`${this.root}/meminfo`, 'utf8')]);
-    const mem = parseMeminfo(meminfo);
+    const mem = parseMeminfo(readFileSync(`${this.root}/meminfo`, 'utf8'));
+    const stat = readFileSync(`${this.root}/stat`, 'utf8');
     return { load: loadavg()[0]! / Math.max(1, cpus().length), cpu: this.cpuPercent(parseCpuLine(stat)), ...mem };
   }
 

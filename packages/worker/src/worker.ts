@@ -18,6 +18,7 @@ import {
 import { GroupReaper } from './group-reaper.js';
 import { ExecaExecutor } from './execa-executor.js';
 import type { ExecOutcome, Executor } from './executor.js';
+import { notStarted } from './exec-outcome.js';
 import { jobDirectory, refusingExecutor } from './job-dir.js';
 import { workerStateOf } from './load-controller.js';
 import { LoadGuard } from './load-guard.js';
@@ -40,7 +41,7 @@ export interface WorkerOptions {
   weight?: number;
   /**
    * Jobs taken beyond `slots` while jobs are short, each started the moment a slot frees rather
-   * than a round trip to the broker later (default: as many as the slots; 0 = none).
+   * than a round trip to the broker later (default: PREFETCH_PER_SLOT per slot; 0 = none).
    */
   prefetch?: number;
   executor?: Executor;
@@ -64,12 +65,19 @@ export const DEFAULT_MAX_OUTPUT = 1024 * 1024;
  * withdraws it above PREFETCH_OFF (a band, so that it does not flap).
  */
 const PREFETCH_ON = 50;
+/**
+ * Default prefetch: enough that results may travel in batches (see COALESCE) while the slots
+ * stay busy; at under 50 ms a job it is at most a fifth of a second of work per slot.
+ */
+export const PREFETCH_PER_SLOT = 4;
 const PREFETCH_OFF = 200;
 /**
  * QUEUED waits this long: a job that has ended by then is confirmed by its RESULT alone, which
  * saves a message each way for every short job (the broker's --ack-timeout is seconds).
  */
 const CONFIRM_AFTER = 10;
+/** How long a result may wait for others while the worker has more jobs lined up; see scheduleFlush. */
+const COALESCE = 1;
 
 interface RunningJob {
   spec: JobSpec;
@@ -128,7 +136,7 @@ export class Worker {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.log = options.logger ?? createLogger('testworker');
     this.executor = options.executor ?? new ExecaExecutor();
-    this.prefetch = Math.max(0, Math.floor(options.prefetch ?? options.slots));
+    this.prefetch = Math.max(0, Math.floor(options.prefetch ?? PREFETCH_PER_SLOT * options.slots));
     this.link = new BrokerLink({
       endpoint: options.broker,
       role: 'worker',
@@ -335,8 +343,7 @@ export class Worker {
     const index = this.waiting.indexOf(job);
     if (index === -1) return;
     this.waiting.splice(index, 1);
-    const empty = Buffer.alloc(0);
-    this.ended(job, { exitcode: null, signal: null, stdout: empty, stderr: empty, stdoutTruncated: 0, stderrTruncated: 0, duration: 0, error: null, stopped: 'cancelled' });
+    this.ended(job, notStarted(null, 'cancelled'));
   }
 
   private execute(job: RunningJob): void {
@@ -345,13 +352,16 @@ export class Worker {
     this.executing++;
     const nice = this.options.host?.niceIncrement;
     const where = jobDirectory(this.options.cwd ?? process.cwd(), spec.cwd);
+    /** Set once the group reaper knows the job. */
     let spawnedPid: number | undefined;
     (where.error === undefined ? this.executor : refusingExecutor(where.error))
       .run({
         cmd: nice ? niceCommand(spec.cmd, nice) : spec.cmd,
         onSpawn: (pid) => {
-          spawnedPid = pid;
-          this.reaper.track(pid);
+          if (!this.executor.killsOrphans) {
+            spawnedPid = pid;
+            this.reaper.track(pid);
+          }
           this.guard.spawned(spec.id, pid);
         },
         cwd: where.dir ?? '',
@@ -433,11 +443,15 @@ export class Worker {
     }, wait);
   }
 
-  /** Results that happen in the same turn of the event loop travel as one message. */
+  /**
+   * Results that happen in the same turn of the event loop travel as one message; while the
+   * prefetch keeps the slots busy, they also wait up to COALESCE ms for company, since each
+   * message costs every hop more than the job it reports. An idle worker sends at once.
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    const flush = () => {
       this.flushScheduled = false;
       if (this.pendingResults.length > 0) {
         for (const results of sizedBatches(this.pendingResults, this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE)) {
@@ -446,7 +460,9 @@ export class Worker {
         this.pendingResults = [];
       }
       this.leaveIfDrained();
-    });
+    };
+    if (this.prefetching && this.executing >= this.options.slots && this.draining === undefined) setTimeout(flush, COALESCE);
+    else setImmediate(flush);
   }
 }
 

@@ -1,0 +1,298 @@
+/**
+ * The persistent spawner behind the `fast` executor: one Python 3 process per worker that starts
+ * every job with os.posix_spawn (vfork and exec: no copy of page tables, unlike bash's fork or
+ * Node's spawn), runs at most SLOTS at once and starts a queued job the instant one ends, with no
+ * round trip to Node in between. Run as `python3 -I -S -c SPAWNER_SCRIPT testcloud-spawner SLOTS`
+ * (-I -S: no site, user site or PYTHON* variables; start-up takes a third of the time), in the
+ * directory where jobs need no `chdir`; SLOTS 0 is no limit.
+ *
+ * Node -> Python (stdin), one JSON array per line (JSON escapes a command's newlines):
+ *
+ *   ["e", {NAME: VALUE, ...}]             the jobs' environment (first line): execa gives jobs the
+ *                                         worker's, and Python's own may differ (it adds LC_CTYPE
+ *                                         in the C locale)
+ *   ["r", SEQ, CMD, CWD, ENV|null, MAX]   run `sh -c CMD` in CWD ('' = where Python runs) with ENV
+ *                                         on top of the environment, keeping MAX bytes per stream;
+ *                                         it waits in a FIFO while SLOTS jobs run
+ *   ["k", SEQ, SIGNUM]                    signal the job's process group while it may exist; a job
+ *                                         still queued is dropped instead (Q)
+ *   ["a", SEQ]                            stop reading the job's streams (children it left running
+ *                                         hold them)
+ *
+ * Python -> Node (stdout), records of an ASCII header line, batched into one write per wake-up:
+ *
+ *   R MAJOR.MINOR          ready (once, first)
+ *   S SEQ PID NS           started as PID, leader of its own process group, at NS (CLOCK_MONOTONIC)
+ *   O SEQ FD LEN           LEN bytes of the job's stdout (FD 1) or stderr (2) follow, raw
+ *   D SEQ FD N             N more bytes arrived beyond MAX, dropped (still activity)
+ *   X SEQ CODE|- SIG|-     the job's shell was reaped: exited with CODE, or killed by signal SIG
+ *   C SEQ                  both streams closed (or given up on); the job is over once X and C came
+ *   F SEQ REASON           it could not start (REASON `cwd`: CWD cannot be entered); nothing follows
+ *   Q SEQ                  dropped from the queue by a kill before it started; nothing follows
+ *
+ * Python exits once stdin has closed and what it holds has run; when Node has gone (stdout hung
+ * up or a write fails) it kills every job's group and exits. A Python older than 3.8 exits with
+ * SPAWNER_TOO_OLD.
+ */
+export const SPAWNER_TOO_OLD = 97;
+
+export const SPAWNER_SCRIPT = String.raw`
+import os, sys
+# Kept parseable by any Python (no f-strings): an old one must reach this line and say so.
+if sys.version_info < (3, 8):
+    os._exit(${SPAWNER_TOO_OLD})
+import codecs, errno, json, select, signal, time
+
+READ_SIZE = 65536
+ENDED = select.POLLHUP | select.POLLERR | select.POLLNVAL
+POSIX_SPAWN_DUP2 = os.POSIX_SPAWN_DUP2
+
+# A lone surrogate in a JS string becomes U+FFFD on its way to a process, as Node encodes it.
+codecs.register_error('testcloud', lambda error: (b'\xef\xbf\xbd' * (error.end - error.start), error.end))
+
+
+def utf8(text):
+    return text.encode('utf-8', 'testcloud')
+
+
+class Job(object):
+    __slots__ = ('seq', 'group', 'reaped', 'fds', 'kept', 'cap')
+
+    def __init__(self, seq, pid, fds, cap):
+        self.seq = seq
+        self.group = pid  # the leader's pid is the group's id
+        self.reaped = False
+        self.fds = fds  # stream readers not at end of file yet
+        self.kept = [0, 0, 0]  # bytes forwarded, by stream (1, 2)
+        self.cap = cap
+
+
+class Spawner(object):
+    def __init__(self, slots):
+        self.slots = slots
+        self.queued = {}  # seq -> run request; a dict keeps the order they came in
+        self.jobs = {}  # seq -> Job, from its start until it is reaped and its streams are closed
+        self.by_pid = {}
+        self.by_fd = {}  # stream reader -> (Job, 1 or 2)
+        self.out = []
+        self.partial = b''
+        self.env = {}
+        self.shells = {}
+        self.eof = False
+        self.home = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+        self.null = os.open('/dev/null', os.O_RDONLY)
+        # Signals Python ignores (SIGPIPE, SIGXFSZ) would stay ignored in jobs; handled ones are reset by exec.
+        self.ignored = [s for s in signal.valid_signals() if signal.getsignal(s) == signal.SIG_IGN]
+        self.wake, wake_write = os.pipe()
+        os.set_blocking(self.wake, False)
+        os.set_blocking(wake_write, False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        self.poll = select.poll()
+        self.poll.register(0, select.POLLIN)
+        self.poll.register(1, 0)  # only to hear that Node has gone
+        self.poll.register(self.wake, select.POLLIN)
+
+    def run(self):
+        self.out.append(b'R %d.%d\n' % sys.version_info[:2])
+        self.flush()
+        while not (self.eof and not self.queued and not self.jobs):
+            reap = False
+            for fd, events in self.poll.poll():
+                if fd in self.by_fd:
+                    self.on_stream(fd, events)
+                elif fd == self.wake:
+                    os.read(self.wake, 4096)
+                    reap = True
+                elif fd == 0:
+                    self.on_input(os.read(0, READ_SIZE))
+                elif fd == 1:
+                    self.node_gone()
+            if reap:
+                self.reap()
+            while self.queued and len(self.jobs) < self.slots:
+                self.start(self.queued.pop(next(iter(self.queued))))
+            self.flush()
+
+    def on_input(self, data):
+        if not data:
+            self.eof = True
+            self.poll.unregister(0)
+            return
+        lines = (self.partial + data).split(b'\n')
+        self.partial = lines.pop()
+        for line in lines:
+            request = json.loads(line)
+            kind = request[0]
+            if kind == 'r':
+                self.queued[request[1]] = request
+            elif kind == 'k':
+                self.kill(request[1], request[2])
+            elif kind == 'a':
+                job = self.jobs.get(request[1])
+                if job is not None:
+                    for fd in list(job.fds):
+                        self.close_stream(job, fd)
+            elif kind == 'e':
+                self.env = dict((utf8(name), utf8(value)) for name, value in request[1].items())
+
+    def start(self, request):
+        seq, cmd, cwd, extra, cap = request[1:6]
+        env = self.env
+        if extra:
+            env = dict(env)
+            for name, value in extra.items():
+                env[utf8(name)] = utf8(value)
+        shell = self.shell(env.get(b'PATH'))
+        fds = []
+        try:
+            if cwd:
+                try:
+                    os.chdir(utf8(cwd))
+                except OSError:
+                    self.out.append(b'F %d cwd\n' % seq)
+                    return
+            try:
+                out_read, out_write = os.pipe()
+                fds += (out_read, out_write)
+                err_read, err_write = os.pipe()
+                fds += (err_read, err_write)
+                pid = os.posix_spawn(
+                    shell,
+                    [b'sh', b'-c', utf8(cmd)],
+                    env,
+                    file_actions=((POSIX_SPAWN_DUP2, self.null, 0), (POSIX_SPAWN_DUP2, out_write, 1), (POSIX_SPAWN_DUP2, err_write, 2)),
+                    setpgroup=0,
+                    setsigmask=(),
+                    setsigdef=self.ignored,
+                )
+            finally:
+                if cwd:
+                    os.fchdir(self.home)
+        except Exception as error:
+            for fd in fds:
+                os.close(fd)
+            self.out.append(b'F %d %s\n' % (seq, utf8(describe(error, shell))))
+            return
+        os.close(out_write)
+        os.close(err_write)
+        job = Job(seq, pid, [out_read, err_read], cap)
+        self.jobs[seq] = job
+        self.by_pid[pid] = job
+        self.by_fd[out_read] = (job, 1)
+        self.by_fd[err_read] = (job, 2)
+        self.poll.register(out_read, select.POLLIN)
+        self.poll.register(err_read, select.POLLIN)
+        self.out.append(b'S %d %d %d\n' % (seq, pid, time.monotonic_ns()))
+
+    def shell(self, path):
+        """sh as execa finds it: on the job's PATH (looked up once per PATH)."""
+        found = self.shells.get(path)
+        if found is None:
+            found = b'/bin/sh'
+            for folder in (path or b'').split(b':'):
+                candidate = os.path.join(folder or b'.', b'sh')
+                if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+                    found = os.path.abspath(candidate)
+                    break
+            self.shells[path] = found
+        return found
+
+    def on_stream(self, fd, events):
+        job, stream = self.by_fd[fd]
+        while True:
+            data = os.read(fd, READ_SIZE)
+            if not data:
+                self.close_stream(job, fd)
+                return
+            self.forward(job, stream, data)
+            # Without a writer left, read to the end now: a job that has ended costs one wake-up.
+            if not events & ENDED:
+                return
+
+    def forward(self, job, stream, data):
+        size = len(data)
+        room = job.cap - job.kept[stream]
+        if room >= size:
+            job.kept[stream] += size
+            self.out += (b'O %d %d %d\n' % (job.seq, stream, size), data)
+            return
+        if room > 0:
+            job.kept[stream] += room
+            self.out += (b'O %d %d %d\n' % (job.seq, stream, room), data[:room])
+        self.out.append(b'D %d %d %d\n' % (job.seq, stream, size - max(room, 0)))
+
+    def close_stream(self, job, fd):
+        self.poll.unregister(fd)
+        os.close(fd)
+        del self.by_fd[fd]
+        job.fds.remove(fd)
+        if not job.fds:
+            self.out.append(b'C %d\n' % job.seq)
+            if job.reaped:
+                del self.jobs[job.seq]
+
+    def reap(self):
+        while self.by_pid:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.by_pid.pop(pid, None)
+            if job is None:
+                continue
+            job.reaped = True
+            if os.WIFSIGNALED(status):
+                self.out.append(b'X %d - %d\n' % (job.seq, os.WTERMSIG(status)))
+            else:
+                self.out.append(b'X %d %d -\n' % (job.seq, os.WEXITSTATUS(status)))
+            if not job.fds:
+                del self.jobs[job.seq]
+
+    def kill(self, seq, signum):
+        job = self.jobs.get(seq)
+        if job is not None:
+            # Its group may still exist: the leader is not reaped, or something holds its streams.
+            # A job that is over is forgotten, so a recycled pid is never hit.
+            try:
+                os.killpg(job.group, signum)
+            except OSError:
+                pass
+        elif self.queued.pop(seq, None) is not None:
+            self.out.append(b'Q %d\n' % seq)
+
+    def flush(self):
+        if not self.out:
+            return
+        data = memoryview(b''.join(self.out))
+        del self.out[:]
+        while data:
+            try:
+                written = os.write(1, data)
+            except BlockingIOError:
+                select.select([], [1], [])
+                continue
+            except OSError:
+                self.node_gone()
+            data = data[written:]
+
+    def node_gone(self):
+        """Node has gone (the worker died): nobody is left to report to or to stop the jobs."""
+        for job in self.jobs.values():
+            try:
+                os.killpg(job.group, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(0)
+
+
+def describe(error, shell):
+    if isinstance(error, OSError) and error.errno:
+        return 'cannot start %s: %s (%s)' % (shell.decode('utf-8', 'replace'), error.strerror, errno.errorcode.get(error.errno, error.errno))
+    return ('cannot start the command: %s' % error).replace('\n', ' ')
+
+
+Spawner(int(sys.argv[2]) or float('inf')).run()
+`;

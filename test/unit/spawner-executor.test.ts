@@ -1,0 +1,214 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { SpawnerExecutor, type ExecRequest } from '../../packages/worker/dist/index.js';
+import { SPAWNER_SCRIPT } from '../../packages/worker/dist/spawner-script.js';
+import { Marks } from '../helpers/marks.js';
+import { spawnProcess } from '../helpers/processes.js';
+import { waitForNoProcessWith, waitForProcessesWith } from '../helpers/process-table.js';
+
+type Options = ConstructorParameters<typeof SpawnerExecutor>[0];
+
+function executor(options: Options = {}): SpawnerExecutor {
+  const created = new SpawnerExecutor(options);
+  onTestFinished(() => created.close());
+  return created;
+}
+
+function request(cmd: string, extra: Partial<ExecRequest> = {}): ExecRequest {
+  return { cmd, cwd: process.cwd(), maxOutput: 1024 * 1024, ...extra };
+}
+
+/**
+ * Jobs that say when they start and end (lines on a Marks pipe) and wait, between the two, until
+ * the test opens their gate: which jobs run at a time is then up to the test, not to timing.
+ * Jobs still waiting when the test ends (it failed) are cancelled: create the executor first,
+ * so that this happens before it is closed.
+ */
+class GatedJobs {
+  readonly marks = new Marks();
+  private readonly cancelAll = new AbortController();
+
+  constructor(names: string[]) {
+    for (const name of names) execFileSync('mkfifo', [this.gate(name)]);
+    onTestFinished(() => this.cancelAll.abort());
+  }
+
+  request(name: string, extra: Partial<ExecRequest> = {}): ExecRequest {
+    const command = `echo "start ${name}" > "$TC_MARKS"; read line < "${this.gate(name)}"; echo "end ${name}" > "$TC_MARKS"`;
+    const signal = extra.signal ? AbortSignal.any([extra.signal, this.cancelAll.signal]) : this.cancelAll.signal;
+    return request(command, { ...extra, signal, env: { TC_MARKS: this.marks.fifo } });
+  }
+
+  /** Lets a job that has started go on to its end. */
+  open(name: string): Promise<void> {
+    return writeFile(this.gate(name), 'go\n');
+  }
+
+  /** Waits until `count` jobs have said they started. */
+  async started(count: number): Promise<void> {
+    await this.marks.waitFor('start', { count });
+  }
+
+  /** The marks in order: "start 1", "end 1", … */
+  get log(): string[] {
+    return this.marks.lines;
+  }
+
+  private gate(name: string): string {
+    return join(this.marks.dir, `gate-${name}`);
+  }
+}
+
+/** The most jobs that were between their start and end marks at once. */
+function mostAtOnce(log: string[]): number {
+  let running = 0;
+  let most = 0;
+  for (const line of log) {
+    running += line.startsWith('start ') ? 1 : -1;
+    most = Math.max(most, running);
+  }
+  return most;
+}
+
+describe('SpawnerExecutor: jobs queue in the spawner, `slots` at a time', () => {
+  it('runs at most `slots` jobs at once and starts the others in order as jobs end', async () => {
+    const run = executor({ slots: 2 });
+    const jobs = new GatedJobs(['1', '2', '3', '4']);
+    const outcomes = ['1', '2'].map((name) => run.run(jobs.request(name)));
+    // Third in line: while 1 and 2 run it must still be queued, which cancelling it tells (a
+    // job that had started would be killed and report SIGTERM instead).
+    const probe = new AbortController();
+    const probed = run.run(request('echo "start probe" > "$TC_MARKS"', { env: { TC_MARKS: jobs.marks.fifo }, signal: probe.signal }));
+    outcomes.push(...['3', '4'].map((name) => run.run(jobs.request(name))));
+    await jobs.started(2);
+    probe.abort();
+    expect(await probed).toMatchObject({ exitcode: null, signal: null, error: null, stopped: 'cancelled', duration: 0 });
+
+    await jobs.open('1');
+    await jobs.started(3);
+    await jobs.open('2');
+    await jobs.started(4);
+    await Promise.all(['3', '4'].map((name) => jobs.open(name)));
+    for (const outcome of await Promise.all(outcomes)) expect(outcome).toMatchObject({ exitcode: 0, error: null });
+    // 1 and 2 start together; 3 takes the first slot that frees, then 4.
+    const starts = jobs.log.filter((line) => line.startsWith('start'));
+    expect([...starts.slice(0, 2).sort(), ...starts.slice(2)]).toEqual(['start 1', 'start 2', 'start 3', 'start 4']);
+    expect(jobs.log.indexOf('start 3')).toBeGreaterThan(jobs.log.indexOf('end 1'));
+    expect(mostAtOnce(jobs.log)).toBe(2);
+  });
+
+  it('never starts a job cancelled while it waits, and keeps the slot for the next one', async () => {
+    const run = executor({ slots: 1 });
+    const jobs = new GatedJobs(['blocker', 'after']);
+    const blocker = run.run(jobs.request('blocker'));
+    const cancel = new AbortController();
+    let spawnedCancelled = false;
+    const cancelled = run.run({ ...jobs.request('cancelled', { signal: cancel.signal }), onSpawn: () => (spawnedCancelled = true) });
+    const after = run.run(jobs.request('after'));
+    await jobs.started(1);
+    cancel.abort();
+    expect(await cancelled).toMatchObject({ exitcode: null, signal: null, stopped: 'cancelled', duration: 0 });
+    await jobs.open('blocker');
+    await jobs.started(2);
+    await jobs.open('after');
+    expect(await blocker).toMatchObject({ exitcode: 0 });
+    expect(await after).toMatchObject({ exitcode: 0 });
+    expect(spawnedCancelled).toBe(false);
+    expect(jobs.log).toEqual(['start blocker', 'end blocker', 'start after', 'end after']);
+  });
+
+  it('counts timeouts and duration from the actual start, not from the time spent queued', async () => {
+    const run = executor({ slots: 1 });
+    const blocker = run.run(request('sleep 0.5'));
+    const queued = await run.run(request('echo ran', { timeout: 300 }));
+    expect(queued).toMatchObject({ exitcode: 0, stopped: null });
+    expect(queued.stdout.toString()).toBe('ran\n');
+    expect(queued.duration).toBeLessThan(300);
+    expect((await blocker).duration).toBeGreaterThanOrEqual(500);
+  });
+
+  it('reports a command the system refuses to start as a start failure, with the reason', async () => {
+    const outcome = await executor({ slots: 1 }).run(request(`echo ${'x'.repeat(3_000_000)}`));
+    expect(outcome).toMatchObject({ exitcode: null, signal: null, stopped: null, error: expect.stringMatching(/^cannot start \S*sh: Argument list too long \(E2BIG\)$/) });
+  });
+
+  it('fails and stops the jobs of a spawner that dies, and starts a new one for the next job', async () => {
+    const run = executor({ slots: 1 });
+    const mark = `tc-spawner-${randomBytes(6).toString('hex')}`;
+    const outcome = run.run(
+      request('sleep 100 & sleep 100', {
+        env: { TC_MARK: mark },
+        onSpawn: (pid) => {
+          // The job's parent is the spawner.
+          const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+          process.kill(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), 'SIGKILL');
+        },
+      }),
+    );
+    expect(await outcome).toMatchObject({ exitcode: null, error: expect.stringMatching(/exited \(SIGKILL\)/) });
+    await waitForNoProcessWith(mark);
+    expect(await run.run(request('echo again'))).toMatchObject({ exitcode: 0, error: null });
+  });
+
+  it('kills the jobs it runs when the process that drives it dies', async () => {
+    const mark = `tc-spawner-${randomBytes(6).toString('hex')}`;
+    const script = `
+      import { SpawnerExecutor } from ${JSON.stringify(new URL('../../packages/worker/dist/index.js', import.meta.url).href)};
+      const run = new SpawnerExecutor({ slots: 2 });
+      for (let k = 0; k < 3; k++) run.run({ cmd: 'sleep 100 & sleep 100', cwd: process.cwd(), maxOutput: 100, env: { TC_MARK: '${mark}' } });
+    `;
+    const driver = spawnProcess('driver', process.execPath, ['--input-type=module', '-e', script], { keepStdin: true });
+    // Two jobs run (the third waits for a slot), each a shell and a sleep besides the one it waits for.
+    await waitForProcessesWith(mark, 4);
+    driver.kill('SIGKILL');
+    await driver.waitForExit();
+    await waitForNoProcessWith(mark);
+  });
+});
+
+describe('SpawnerExecutor: fallbacks', () => {
+  it('runs commands through the bash launcher when python3 cannot be started', async () => {
+    const reasons: string[] = [];
+    const run = executor({ slots: 2, python: '/nonexistent/python3', onFallback: (reason) => reasons.push(reason) });
+    const outcomes = await Promise.all([run.run(request('echo one')), run.run(request('exit 4'))]);
+    expect(outcomes.map((outcome) => [outcome.stdout.toString(), outcome.exitcode])).toEqual([['one\n', 0], ['', 4]]);
+    expect(reasons).toEqual([expect.stringMatching(/^cannot start the Python spawner \(cannot start \/nonexistent\/python3: .*ENOENT.*\): running commands through the bash launcher$/)]);
+  });
+
+  it('runs them through execa, still `slots` at a time, when bash cannot be started either', async () => {
+    const reasons: string[] = [];
+    const run = executor({ slots: 2, python: '/nonexistent/python3', bash: '/nonexistent/bash', onFallback: (reason) => reasons.push(reason) });
+    const jobs = new GatedJobs(['1', '2']);
+    const outcomes = [run.run(jobs.request('1')), run.run(jobs.request('2'))];
+    // execa itself would run it at once: the executor must hold it while 1 and 2 run.
+    const probe = new AbortController();
+    const probed = run.run(request('echo "start probe" > "$TC_MARKS"', { env: { TC_MARKS: jobs.marks.fifo }, signal: probe.signal }));
+    await jobs.started(2);
+    probe.abort();
+    expect(await probed).toMatchObject({ exitcode: null, signal: null, stopped: 'cancelled' });
+    await Promise.all([jobs.open('1'), jobs.open('2')]);
+    for (const outcome of await Promise.all(outcomes)) expect(outcome).toMatchObject({ exitcode: 0, error: null });
+    expect(jobs.log).not.toContain('start probe');
+    expect(reasons).toEqual([expect.stringMatching(/running commands through the bash launcher$/), expect.stringMatching(/running commands through execa$/)]);
+  });
+
+  it('says so when python3 is older than 3.8, from the script’s own check', async () => {
+    // A python3 that claims to be 3.7 while it runs the real script.
+    const dir = mkdtempSync(join(tmpdir(), 'tc-old-python-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const oldPython = join(dir, 'python3.7');
+    const pretend = 'import sys; sys.version_info = (3, 7, 0); code = sys.argv[1]; sys.argv = ["-c"] + sys.argv[2:]; exec(code)';
+    writeFileSync(oldPython, `#!/bin/sh\n# called as: python3 -I -S -c SCRIPT ARGS...\nshift 3\nexec python3 -I -S -c '${pretend}' "$@"\n`);
+    chmodSync(oldPython, 0o755);
+    expect(SPAWNER_SCRIPT).toContain('sys.version_info < (3, 8)');
+    const reasons: string[] = [];
+    const run = executor({ slots: 1, python: oldPython, onFallback: (reason) => reasons.push(reason) });
+    expect(await run.run(request('exit 5'))).toMatchObject({ exitcode: 5 });
+    expect(reasons).toEqual([expect.stringMatching(/python3\.7 is older than 3\.8.*running commands through the bash launcher/)]);
+  });
+});
