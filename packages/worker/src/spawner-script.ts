@@ -295,4 +295,6 @@ def describe(error, shell):
 
 
 Spawner(int(sys.argv[2]) or float('inf')).run()
+# Everything is written and every job is over: the interpreter's own teardown is not worth waiting for.
+os._exit(0)
 `;
