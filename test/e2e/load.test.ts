@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, onTestFinished, vi } from 'vitest';
-import { isAlive, runClient, spawnBin, startBroker, type Proc } from '../helpers/processes.js';
+import { isAlive, runClient, spawnBin, startBroker, type BrokerHandle, type Proc } from '../helpers/processes.js';
 import { parseResults } from '../helpers/report.js';
 
 /** A scratch directory removed when the test ends. */
@@ -43,7 +43,65 @@ function processState(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
+/** processState, or "gone" for a process that has exited. */
+function stateOf(pid: number): string {
+  return isAlive(pid) ? processState(pid) : 'gone';
+}
+
 const lines = (commands: string[]) => commands.map((cmd) => `${cmd}\n`).join('');
+
+/** The one result a `testclient --json` run printed. */
+function jsonResult(stdout: string): { status: string; reason: string | null; exitcode: number | null; stopped: string | null; stdout: string; duration: number; paused?: number } {
+  const results = stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { type: string })
+    .filter((line) => line.type === 'result');
+  expect(results, stdout).toHaveLength(1);
+  return results[0] as ReturnType<typeof jsonResult>;
+}
+
+/**
+ * Returns once more than `timeout` has passed, measured by the timeouts under test themselves:
+ * a witness worker runs a command that never ends with that --timeout, and it has timed out.
+ * (The worker holding the paused job withholds its slots, so the witness gets the command.)
+ */
+async function outlast(broker: BrokerHandle, timeout: string): Promise<void> {
+  await startNamedWorker(broker.workers, 'witness');
+  const witness = await runClient(['--broker', broker.clients, '--json', '--timeout', timeout], 'sleep 100 # witness\n');
+  expect(jsonResult(witness.stdout), witness.proc.describe()).toMatchObject({ stopped: 'timeout', worker: 'witness' });
+}
+
+/**
+ * A broker and a worker `w` with --pause-free-mem 500 on scripted readings, running `cmd` from a
+ * `testclient --json` with `args`; resolves once the command runs, its first line (its shell's
+ * pid, in `dir`/pid) written.
+ */
+async function startPausable(dir: string, cmd: (pidFile: string) => string, args: string[]) {
+  const readings = join(dir, 'readings.json');
+  const pidFile = join(dir, 'pid');
+  writeReadings(readings, { freeMem: 4000, totalMem: 8000 });
+  const broker = await startBroker();
+  const worker = await startNamedWorker(broker.workers, 'w', ['--pause-free-mem', '500', '--load-readings', readings, '--load-interval', '50ms']);
+  const client = spawnBin('testclient', ['--broker', broker.clients, '--json', ...args], { input: `${cmd(pidFile)}\n` });
+  const [pid] = (await waitForLines(pidFile)).map(Number);
+  return {
+    broker,
+    worker,
+    client,
+    pid: pid!,
+    /** Memory runs short: the guard pauses the job, and the broker hears that w offers nothing. */
+    async pause() {
+      writeReadings(readings, { freeMem: 300, totalMem: 8000 });
+      await worker.waitForLine(/paused job \d+ \(pid \d+\)/);
+      await broker.proc.waitForLine(/worker w is paused \(offers 0 of 1 slot/);
+    },
+    async resume() {
+      writeReadings(readings, { freeMem: 4000, totalMem: 8000 });
+      await worker.waitForLine(/resumed job \d+ \(pid \d+\) after \d+ ms paused/);
+    },
+  };
+}
 
 describe('load limits: a worker takes work only while its host has room', () => {
   it('gives an overloaded worker no job while another takes them all, and work again once its load recovers', async () => {
@@ -139,6 +197,41 @@ describe('load limits: a worker takes work only while its host has room', () => 
     const left = await broker.proc.waitForLine(/worker leaver left: (.*)/);
     expect(left[1]).toMatch(/^worker received SIGTERM \(0 workers left\)$/);
     expect(broker.proc.stderr).not.toMatch(/requeued|handed back/);
+  });
+});
+
+describe('timeouts count only the time a job may run, not the time it is paused for memory', () => {
+  it.each(['--timeout', '--idle-timeout'])('lets a job paused for memory for longer than its %s 1s finish, and shows the pause in its result', async (flag) => {
+    const dir = scratch();
+    // 0.6 s of sleeps, silent for 0.3 s at a time. (A sleep whose end passed while it was
+    // stopped returns on SIGCONT: the second one is what runs after the pause.)
+    const job = await startPausable(dir, (pidFile) => `echo $$ > ${pidFile}; sleep 0.3; echo half; sleep 0.3; echo done`, [flag, '1s']);
+    await job.pause();
+    await outlast(job.broker, '1s');
+    expect(stateOf(job.pid), 'the job is still paused, not stopped by its timeout').toBe('T');
+    await job.resume();
+
+    expect(await job.client.waitForExit(), job.client.describe()).toEqual({ code: 0, signal: null });
+    const result = jsonResult(job.client.stdout);
+    expect(result).toMatchObject({ status: 'passed', exitcode: 0, stopped: null, stdout: 'half\ndone\n' });
+    expect(result.paused).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('still kills a job paused for memory whose running time, the pause left out, passes its --timeout', async () => {
+    const dir = scratch();
+    const job = await startPausable(dir, (pidFile) => `echo $$ > ${pidFile}; sleep 100`, ['--timeout', '1s']);
+    await job.pause();
+    await outlast(job.broker, '1s');
+    expect(stateOf(job.pid), 'the job is still paused, not stopped by its timeout').toBe('T');
+    await job.resume();
+
+    expect(await job.client.waitForExit(), job.client.describe()).toEqual({ code: 1, signal: null });
+    const result = jsonResult(job.client.stdout);
+    expect(result).toMatchObject({ status: 'failed', reason: 'timed out', stopped: 'timeout' });
+    expect(result.paused).toBeGreaterThanOrEqual(1000);
+    // It ran its full second besides the pause (the worker's clocks and the guard's differ by a few ms).
+    expect(result.duration - result.paused!).toBeGreaterThanOrEqual(950);
+    expect(isAlive(job.pid)).toBe(false);
   });
 });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ExecaExecutor, LauncherExecutor, SpawnerExecutor, type ExecOutcome, type ExecRequest } from '../../packages/worker/dist/index.js';
-import { pauseGroup, resumeGroup } from '../../packages/worker/dist/process-group.js';
+import { PauseController, pauseGroup, resumeGroup } from '../../packages/worker/dist/process-group.js';
 import { waitForNoProcessWith } from '../helpers/process-table.js';
 
 interface FastExecutor {
@@ -112,6 +112,39 @@ function ourHelpers(word: string): number[] {
   return processTable()
     .filter((row) => row.ppid === process.pid && named(row.pid))
     .map((row) => row.pid);
+}
+
+/**
+ * Runs a job with a 400 ms timeout that the memory guard (played here) pauses as soon as it has
+ * a pid, and holds paused until a witness, a job with the same timeout started after the pause,
+ * has timed out: had the pause counted, the held job's timeout would have fired first. Then
+ * resumes it; resolves with its outcome.
+ */
+async function pausedPastItsTimeout(run: Pick<FastExecutor, 'run'>): Promise<ExecOutcome> {
+  const pauses = new PauseController();
+  let pid: number | undefined;
+  let startWitness!: (outcome: Promise<ExecOutcome>) => void;
+  const witness = new Promise<ExecOutcome>((resolve) => (startWitness = resolve));
+  const held = run.run(
+    request('sleep 0.2; echo resumed', {
+      timeout: 400,
+      pauses,
+      onSpawn: (spawned) => {
+        pid = spawned;
+        pauseGroup(spawned);
+        pauses.pause();
+        startWitness(run.run(request('sleep 100', { timeout: 400 })));
+      },
+    }),
+  );
+  try {
+    const first = await Promise.race([witness.then((outcome) => ({ witness: outcome })), held.then((outcome) => ({ heldEnded: outcome }))]);
+    expect(first).toMatchObject({ witness: { stopped: 'timeout' } });
+  } finally {
+    if (pid !== undefined) resumeGroup(pid);
+    pauses.resume();
+  }
+  return held;
 }
 
 describe.each(FAST_EXECUTORS)('$name: the ExecaExecutor contract', ({ create, broken, fallback, helper }) => {
@@ -251,6 +284,31 @@ describe.each(FAST_EXECUTORS)('$name: the ExecaExecutor contract', ({ create, br
     expect(text(outcome)).toMatchObject({ exitcode: 5, signal: null, stdout: 'resumed\n', stopped: null });
   });
 
+  it('does not count the time the memory guard holds a job paused (pauses) against its timeout', async () => {
+    expect(text(await pausedPastItsTimeout(executor()))).toMatchObject({ exitcode: 0, stdout: 'resumed\n', stopped: null });
+  });
+
+  it('cancels a job the memory guard holds paused at once', async () => {
+    const mark = marker();
+    const controller = new AbortController();
+    const pauses = new PauseController();
+    const outcome = await executor().run(
+      request('sleep 100 & sleep 100', {
+        signal: controller.signal,
+        pauses,
+        timeout: 60_000,
+        env: { TC_MARK: mark },
+        onSpawn: (pid) => {
+          pauseGroup(pid);
+          pauses.pause();
+          controller.abort();
+        },
+      }),
+    );
+    expect(outcome).toMatchObject({ stopped: 'cancelled', signal: 'SIGTERM' });
+    await waitForNoProcessWith(mark);
+  });
+
   it('runs in cwd, and reports a missing cwd as a start failure', async () => {
     const run = executor();
     const dir = realpathSync(mkdtempSync(join(tmpdir(), 'tc-exec-cwd-')));
@@ -308,5 +366,11 @@ describe.each(FAST_EXECUTORS)('$name: the ExecaExecutor contract', ({ create, br
     expect(ourHelpers(helper).length).toBeGreaterThanOrEqual(1);
     await run.close();
     expect(ourHelpers(helper)).toEqual([]);
+  });
+});
+
+describe('ExecaExecutor and the memory guard', () => {
+  it('does not count the time the memory guard holds a job paused (pauses) against its timeout', async () => {
+    expect(text(await pausedPastItsTimeout(new ExecaExecutor()))).toMatchObject({ exitcode: 0, stdout: 'resumed\n', stopped: null });
   });
 });

@@ -10,10 +10,15 @@ export interface ExecRequest {
   maxOutput: number;
   /** Aborting kills the command's whole process group; the outcome says `stopped: 'cancelled'`. */
   signal?: AbortSignal;
-  /** Wall-clock limit in ms (0 or absent = none). */
+  /** Wall-clock limit in ms (0 or absent = none); time paused (`pauses`) does not count. */
   timeout?: number;
-  /** Limit in ms on time without any output (0 or absent = none). */
+  /** Limit in ms on time without any output (0 or absent = none); it starts again on resume. */
   idleTimeout?: number;
+  /**
+   * Says when the worker's memory guard stops the command's process group (SIGSTOP) and lets it
+   * run again (SIGCONT): the timeouts do not count the time it could not run.
+   */
+  pauses?: PauseSignal;
   /** Time between SIGTERM and SIGKILL to the process group when stopping a command, in ms. */
   killGrace?: number;
   /**
@@ -21,6 +26,13 @@ export interface ExecRequest {
    * group id: the worker's memory guard pauses, resumes and kills the job through it.
    */
   onSpawn?(pid: number): void;
+}
+
+/** Whether a job is paused now, and each change; the job's executor reads it as it reads `signal`. */
+export interface PauseSignal {
+  readonly paused: boolean;
+  /** Calls `listener` on every change, until the function it returns is called. */
+  subscribe(listener: (paused: boolean) => void): () => void;
 }
 
 export interface ExecOutcome {
@@ -42,7 +54,8 @@ export interface Executor {
   /**
    * run() may be given more jobs than the worker has slots: the extras wait inside the executor
    * and each starts the moment a slot frees, with no round trip through the worker (see the
-   * worker's prefetch). Timeouts and `duration` count from the actual start.
+   * worker's prefetch). Timeouts and `duration` count from the actual start (and timeouts
+   * stop counting while `pauses` says the job is paused).
    */
   readonly queues?: boolean;
   /**

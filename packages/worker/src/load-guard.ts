@@ -1,7 +1,8 @@
 import type { LoadReport, Logger } from '@testcloud/protocol';
 import { LoadController, type JobView, type LoadLimits } from './load-controller.js';
 import type { LoadReadings, LoadSource } from './load-readings.js';
-import { pauseGroup, resumeGroup } from './process-group.js';
+import type { PauseSignal } from './executor.js';
+import { PauseController, pauseGroup, resumeGroup } from './process-group.js';
 
 export interface LoadGuardOptions {
   source: LoadSource;
@@ -22,6 +23,8 @@ interface GuardedJob {
   pausedAt: number | undefined;
   pausedMs: number;
   killedFor: string | undefined;
+  /** Tells the job's executor when its group is stopped, so that its timeouts stop counting. */
+  pauses: PauseController;
 }
 
 /**
@@ -77,9 +80,14 @@ export class LoadGuard {
     clearTimeout(this.timer);
   }
 
-  /** A job was accepted; jobs tracked later are newer. */
-  track(id: number): void {
-    this.jobs.set(id, { id, pid: undefined, state: 'running', pausedAt: undefined, pausedMs: 0, killedFor: undefined });
+  /**
+   * A job was accepted; jobs tracked later are newer. Returns the job's pause signal, for its
+   * executor (ExecRequest.pauses): it changes as the guard stops and resumes the job's group.
+   */
+  track(id: number): PauseSignal {
+    const pauses = new PauseController();
+    this.jobs.set(id, { id, pid: undefined, state: 'running', pausedAt: undefined, pausedMs: 0, killedFor: undefined, pauses });
+    return pauses;
   }
 
   /** The job's process group exists and can be paused. */
@@ -133,6 +141,7 @@ export class LoadGuard {
     for (const id of decision.pause) {
       const job = this.jobs.get(id)!;
       pauseGroup(job.pid!);
+      job.pauses.pause();
       job.state = 'paused';
       job.pausedAt = Date.now();
       log.info(`memory is short (${mem}): paused job ${id} (pid ${job.pid})`);
@@ -140,6 +149,7 @@ export class LoadGuard {
     for (const id of decision.resume) {
       const job = this.jobs.get(id)!;
       resumeGroup(job.pid!);
+      job.pauses.resume();
       job.state = 'running';
       job.pausedMs += Date.now() - job.pausedAt!;
       job.pausedAt = undefined;

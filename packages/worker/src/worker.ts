@@ -17,7 +17,7 @@ import {
 } from '@testcloud/protocol';
 import { GroupReaper } from './group-reaper.js';
 import { ExecaExecutor } from './execa-executor.js';
-import type { ExecOutcome, Executor } from './executor.js';
+import type { ExecOutcome, Executor, PauseSignal } from './executor.js';
 import { notStarted } from './exec-outcome.js';
 import { jobDirectory, refusingExecutor } from './job-dir.js';
 import { workerStateOf } from './load-controller.js';
@@ -86,6 +86,8 @@ interface RunningJob {
   session: number;
   /** Given to the executor (else it waits in the worker for a slot). */
   started: boolean;
+  /** The memory guard's word on whether the job is paused: its timeouts do not count that time. */
+  pauses: PauseSignal;
 }
 
 /**
@@ -317,9 +319,8 @@ export class Worker {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
       return;
     }
-    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, started: false };
+    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, started: false, pauses: this.guard.track(spec.id) };
     this.running.set(spec.id, job);
-    this.guard.track(spec.id);
     this.unconfirmed.set(spec.id, { ref: { id: spec.id, attempt: spec.attempt }, at: performance.now() });
     this.confirmLater();
     const maxJobs = this.options.host?.maxJobs;
@@ -368,6 +369,7 @@ export class Worker {
         ...(spec.env !== undefined ? { env: spec.env } : {}),
         maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
         signal: job.controller.signal,
+        pauses: job.pauses,
         timeout: spec.timeout,
         idleTimeout: spec.idleTimeout,
       })
