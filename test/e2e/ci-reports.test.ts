@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
+import { errorLines } from '../helpers/report.js';
 import { lines, ndjson, printedOrder, tempDir } from '../helpers/ci.js';
 import { printedHash, runClient } from '../helpers/processes.js';
 
@@ -47,6 +48,20 @@ describe('--junit FILE', () => {
     expect(byName.get(SUITE[4])!['system-out']).toBe('out <&> red');
     const failedNames = cases.filter((c) => c.failure !== undefined).map((c) => c.name);
     expect(failedNames).toEqual(FAILED);
+  });
+});
+
+describe('--junit FILE that cannot be written', () => {
+  it('is refused before anything runs (exit 2)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a-file'), '');
+    const file = join(dir, 'a-file', 'junit.xml');
+    const run = await runClient(['--local', '1', '--junit', file], `touch ${join(dir, 'ran')}\n`);
+    expect(run.code, run.proc.describe()).toBe(2);
+    const [line, ...more] = errorLines(run.stderr);
+    expect(line?.startsWith(`testclient: cannot write the JUnit report ${file}: `), run.proc.describe()).toBe(true);
+    expect(more).toEqual([]);
+    expect(existsSync(join(dir, 'ran'))).toBe(false);
   });
 });
 

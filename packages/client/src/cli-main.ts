@@ -81,10 +81,21 @@ export async function main(args: ClientArgs): Promise<number> {
   if (slots !== undefined && localPool) {
     pool = await (await localPool).startLocalPool({ slots, maxOutput: parseSize(args.maxOutput), executor: args.executor, verbose: args.verbose, ...(args.cwd ? { cwd: args.cwd } : {}) });
   }
-  // Ctrl-C: say goodbye so the broker cancels our jobs on every worker, then exit 130.
+  // Ctrl-C, or SIGTERM when a CI job is cancelled: the reports are written at once, as of this
+  // moment (a second Ctrl-C or a SIGKILL may follow), then we say goodbye so that the broker
+  // cancels our jobs on every worker, and exit 130.
   const interrupt = new AbortController();
-  process.once('SIGINT', () => interrupt.abort());
-  process.once('SIGTERM', () => interrupt.abort());
+  const onSignal = (signal: NodeJS.Signals) => {
+    session.interrupt(signal);
+    interrupt.abort(signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const interrupted = () => {
+    process.stdin.destroy(); // a producer that never ends must not keep us alive
+    process.stderr.write('testclient: interrupted; the broker cancels the commands still running\n');
+    return EXIT.interrupted;
+  };
   try {
     const outcome = await runCommands({
       broker: pool?.endpoint ?? args.broker,
@@ -106,16 +117,14 @@ export async function main(args: ClientArgs): Promise<number> {
         connected: (endpoint) => session.observer.connected?.(pool ? `an embedded pool with ${slots} worker slot(s)` : endpoint),
       },
     });
+    // The signal came as the last result did: the reports already say it was interrupted.
+    if (interrupt.signal.aborted) return interrupted();
     // A halted run leaves stdin unread: let go of it, or a producer that never ends keeps us alive.
     if (outcome.halted !== null) process.stdin.destroy();
     session.finish(outcome);
     return outcome.failed > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
-    if (interrupt.signal.aborted) {
-      session.close();
-      process.stderr.write('testclient: interrupted; the broker cancels the commands still running\n');
-      return EXIT.interrupted;
-    }
+    if (interrupt.signal.aborted) return interrupted();
     throw error;
   } finally {
     session.close();

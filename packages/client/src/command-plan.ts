@@ -45,6 +45,12 @@ export class CommandPlan {
     return this.positions.get(id) ?? id + 1;
   }
 
+  /** The commands read that have no result yet, in input order (what an interrupt leaves unfinished). */
+  unanswered(): PlannedCommand[] {
+    // Ids are given in increasing order as commands are read, and a Map keeps insertion order.
+    return [...this.commands].map(([id, cmd]) => ({ id, cmd }));
+  }
+
   /** The command has its result: nothing more is asked about it (keeps memory to what is in flight). */
   forget(id: number): void {
     this.commands.delete(id);

@@ -1,12 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { decodeStream, type JobResult } from '@testcloud/protocol';
-import { describeFailure, isFailure } from './outcome.js';
-import type { ReportSummary } from './report-summary.js';
+import type { JobResult } from '@testcloud/protocol';
+import { DOCUMENT_TAIL, documentHead, outcomeOf, resultCase, unfinishedCase, type SuiteCounts, type UnfinishedCase } from './junit-xml.js';
 
-/** Lines of stderr quoted in a <failure>; the whole of it is in <system-err>. */
-const STDERR_TAIL_LINES = 30;
+export type { UnfinishedCase } from './junit-xml.js';
 
 export interface JUnitOptions {
   /** The <testsuite name> and each <testcase classname>. */
@@ -18,90 +15,145 @@ export interface JUnitOptions {
 /**
  * `--junit FILE`: the run as JUnit XML, the dialect Jenkins, GitLab, GitHub test reporters,
  * Buildkite and CircleCI all read: one <testsuite> with one <testcase> per command, named by
- * the command, `time` in seconds. A command that ran and failed has a <failure> whose message
- * says why ("exit 3", "timed out") and whose text is the tail of its stderr; one that could not
- * start or was lost has an <error>; one a halt cancelled or a resume skipped is <skipped>.
+ * the command, `time` in seconds, in input order (the commands without a result last). A
+ * command that ran and failed has a <failure> whose message says why ("exit 3", "timed out")
+ * and whose text is the tail of its stderr; one that could not start or was lost has an
+ * <error>; one a halt cancelled, a resume skipped or an interrupt kept from starting is
+ * <skipped>; one a worker had when the run was interrupted has an <error type="interrupted">.
  * Output goes in <system-out> and <system-err>, without terminal colour codes.
+ *
+ * Each result's testcase is rendered as it arrives and appended to a scratch file beside FILE,
+ * so the report holds no output in memory (16 bytes a command for the index). The header's
+ * counts are known only at the end: `write()` then copies the testcases out in input order
+ * into a temporary file renamed over FILE, so FILE is never half-written.
  */
-export function renderJUnit(results: readonly JobResult[], summary: ReportSummary, options: JUnitOptions = {}): string {
-  const suite = options.suite ?? 'testclient';
-  const sorted = [...results].sort((a, b) => a.id - b.id);
-  const errors = sorted.filter((r) => isFailure(r) && isError(r)).length;
-  const failures = sorted.filter((r) => isFailure(r) && !isError(r)).length;
-  const skipped = summary.notRun.length + summary.skipped.length;
-  const seconds = (ms: number) => (ms / 1000).toFixed(3);
-  const counts = attributes({
-    tests: sorted.length + skipped,
-    failures,
-    errors,
-    skipped,
-    time: seconds(summary.elapsed),
-    timestamp: (options.startedAt ?? new Date()).toISOString().replace(/\.\d+Z$/, ''),
-  });
-  const cases: string[] = [];
-  for (const result of sorted) {
-    const head = `    <testcase ${attributes({ name: result.cmd, classname: suite, time: seconds(result.duration) })}`;
-    const body: string[] = [];
-    if (isFailure(result)) {
-      const tag = isError(result) ? 'error' : 'failure';
-      const type = result.stopped ?? (result.signal !== null ? 'signal' : result.error !== null ? 'error' : 'exit');
-      body.push(`      <${tag} ${attributes({ message: describeFailure(result), type })}>${escape(tail(stream(result, 'stderr'), STDERR_TAIL_LINES))}</${tag}>`);
+export class JUnitReport {
+  private readonly suite: string;
+  private readonly startedAt: Date;
+  private readonly scratchFile: string;
+  private scratch: number | undefined;
+  private scratchUnlinked = false;
+  private scratchSize = 0;
+  private readonly index = new CaseIndex();
+  private readonly counts: SuiteCounts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
+
+  /** Opens the scratch file now, so an unwritable FILE is refused before anything runs. */
+  constructor(
+    readonly file: string,
+    options: JUnitOptions = {},
+  ) {
+    this.suite = options.suite ?? 'testclient';
+    this.startedAt = options.startedAt ?? new Date();
+    mkdirSync(dirname(file), { recursive: true });
+    this.scratchFile = `${file}.${process.pid}.cases`;
+    this.scratch = openSync(this.scratchFile, 'w+');
+    try {
+      // The open descriptor keeps it: nothing is left behind, however the process ends.
+      unlinkSync(this.scratchFile);
+      this.scratchUnlinked = true;
+    } catch {
+      // a file system that cannot unlink an open file: close() removes it
     }
-    const out = stream(result, 'stdout');
-    const err = stream(result, 'stderr');
-    if (out !== '') body.push(`      <system-out>${escape(out)}</system-out>`);
-    if (err !== '') body.push(`      <system-err>${escape(err)}</system-err>`);
-    cases.push(body.length === 0 ? `${head}/>` : `${head}>\n${body.join('\n')}\n    </testcase>`);
   }
-  const skip = (cmd: string, message: string) =>
-    `    <testcase ${attributes({ name: cmd, classname: suite, time: '0.000' })}>\n      <skipped ${attributes({ message })}/>\n    </testcase>`;
-  for (const cmd of summary.notRun) cases.push(skip(cmd, `not run: ${summary.halted ?? 'the run halted'}`));
-  for (const cmd of summary.skipped) cases.push(skip(cmd, `not run: ${summary.skipReason}`));
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites ${attributes({ name: suite })} ${counts}>`,
-    `  <testsuite ${attributes({ name: suite, hostname: hostname() })} ${counts}>`,
-    ...cases,
-    '  </testsuite>',
-    '</testsuites>',
-    '',
-  ].join('\n');
+
+  /** Adds a command's result (any order; ids 0, 1, 2… in input order, at most one result each). */
+  add(result: JobResult): void {
+    if (this.scratch === undefined) return;
+    const bytes = Buffer.from(resultCase(result, this.suite), 'utf8');
+    writeAll(this.scratch, bytes, bytes.length, this.scratchSize);
+    this.index.set(result.id, this.scratchSize, bytes.length);
+    this.scratchSize += bytes.length;
+    this.counts.tests++;
+    const outcome = outcomeOf(result);
+    if (outcome === 'failure') this.counts.failures++;
+    else if (outcome === 'error') this.counts.errors++;
+  }
+
+  /** Writes FILE: the results added, in input order, then `unfinished` in the order given; then closes. */
+  write(elapsed: number, unfinished: readonly UnfinishedCase[]): void {
+    if (this.scratch === undefined) return;
+    const counts = { ...this.counts };
+    for (const { kind } of unfinished) {
+      counts.tests++;
+      if (kind === 'skipped') counts.skipped++;
+      else counts.errors++;
+    }
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    const out = openSync(temporary, 'w');
+    try {
+      writeText(out, documentHead(this.suite, counts, elapsed, this.startedAt));
+      let buffer = Buffer.alloc(0);
+      for (const [offset, length] of this.index.inOrder()) {
+        if (buffer.length < length) buffer = Buffer.allocUnsafe(length);
+        readAll(this.scratch, buffer, length, offset);
+        writeAll(out, buffer, length);
+      }
+      for (const command of unfinished) writeText(out, unfinishedCase(command, this.suite));
+      writeText(out, DOCUMENT_TAIL);
+    } catch (error) {
+      closeSync(out);
+      rmSync(temporary, { force: true });
+      throw error;
+    }
+    closeSync(out);
+    renameSync(temporary, this.file);
+    this.close();
+  }
+
+  /** Lets go of the scratch file (write() does; call it when no report is to be written). */
+  close(): void {
+    if (this.scratch === undefined) return;
+    closeSync(this.scratch);
+    this.scratch = undefined;
+    if (!this.scratchUnlinked) rmSync(this.scratchFile, { force: true });
+  }
 }
 
-export function writeJUnit(file: string, results: readonly JobResult[], summary: ReportSummary, options: JUnitOptions = {}): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, renderJUnit(results, summary, options));
+/** Where each command's testcase lies in the scratch file, by id. */
+class CaseIndex {
+  private offsets: Float64Array = new Float64Array(1024);
+  private lengths: Float64Array = new Float64Array(1024);
+  private end = 0;
+
+  set(id: number, offset: number, length: number): void {
+    if (id >= this.offsets.length) {
+      const size = Math.max(this.offsets.length * 2, id + 1);
+      this.offsets = grown(this.offsets, size);
+      this.lengths = grown(this.lengths, size);
+    }
+    this.offsets[id] = offset;
+    this.lengths[id] = length;
+    this.end = Math.max(this.end, id + 1);
+  }
+
+  /** [offset, length] of each testcase, by id; ids without a result have none. */
+  *inOrder(): Generator<[number, number]> {
+    for (let id = 0; id < this.end; id++) if (this.lengths[id]! > 0) yield [this.offsets[id]!, this.lengths[id]!];
+  }
 }
 
-/** Could not start, or lost with its workers: an error of the run rather than a failing test. */
-function isError(result: JobResult): boolean {
-  return result.stopped === 'lost' || (result.error !== null && result.exitcode === null && result.signal === null && result.stopped === null);
+function grown(array: Float64Array, size: number): Float64Array {
+  const bigger = new Float64Array(size);
+  bigger.set(array);
+  return bigger;
 }
 
-function stream(result: JobResult, name: 'stdout' | 'stderr'): string {
-  const raw = name === 'stdout' ? result.stdout : result.stderr;
-  const encoding = name === 'stdout' ? result.stdoutEncoding : result.stderrEncoding;
-  // Bytes that are not UTF-8 become U+FFFD: XML can only carry text.
-  return encoding === 'utf8' ? raw : decodeStream(raw, encoding).toString('utf8');
+function writeText(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  writeAll(fd, bytes, bytes.length);
 }
 
-function tail(value: string, lines: number): string {
-  const all = value.replace(/\n$/, '').split('\n');
-  return all.length <= lines ? all.join('\n') : `[… ${all.length - lines} earlier lines in system-err]\n${all.slice(-lines).join('\n')}`;
+/** writeSync until all `length` bytes are written (at `position`, or the file's current offset). */
+function writeAll(fd: number, buffer: Buffer, length: number, position?: number): void {
+  for (let done = 0; done < length; ) {
+    done += writeSync(fd, buffer, done, length - done, position === undefined ? null : position + done);
+  }
 }
 
-function attributes(values: Record<string, string | number>): string {
-  return Object.entries(values)
-    .map(([name, value]) => `${name}="${escape(String(value)).replace(/"/g, '&quot;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;')}"`)
-    .join(' ');
-}
-
-/** Escapes markup, drops terminal escape sequences, and replaces what XML 1.0 cannot hold. */
-function escape(value: string): string {
-  return value
-    .replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g, '')
-    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;');
+function readAll(fd: number, buffer: Buffer, length: number, position: number): void {
+  for (let done = 0; done < length; ) {
+    const read = readSync(fd, buffer, done, length - done, position + done);
+    if (read === 0) throw new Error(`the JUnit scratch file ended early, at byte ${position + done}`);
+    done += read;
+  }
 }

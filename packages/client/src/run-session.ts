@@ -1,10 +1,11 @@
 import type { ChalkInstance } from 'chalk';
 import type { JobResult } from '@testcloud/protocol';
 import { CommandPlan } from './command-plan.js';
+import { ClientError } from './errors.js';
 import { HumanReporter, type Output } from './human-reporter.js';
 import { JobLog, ResumeFilter, readJobLog } from './job-log.js';
 import { JsonReporter } from './json-reporter.js';
-import { writeJUnit } from './junit-report.js';
+import { JUnitReport, type UnfinishedCase } from './junit-report.js';
 import { OrderedOutput } from './ordered-output.js';
 import { isFailure } from './outcome.js';
 import { ProgressLine, type Terminal } from './progress-line.js';
@@ -46,10 +47,13 @@ export class RunSession {
   private readonly progress: ProgressLine | undefined;
   private readonly state: ProgressState;
   private readonly ordered: OrderedOutput | undefined;
-  private readonly results: JobResult[] = [];
-  private readonly startedAt = new Map<number, number>();
+  private junit: JUnitReport | undefined;
+  /** The commands a worker has taken (QUEUED) and not answered: since when (Unix ms), and which. */
+  private readonly held = new Map<number, { at: number; worker: string | undefined }>();
   private readonly begun = new Date();
   private readonly skipReason: string;
+  /** Finished or interrupted: the reports are written and later events are ignored. */
+  private ended = false;
   private closed = false;
 
   constructor(
@@ -77,6 +81,14 @@ export class RunSession {
     this.skipReason =
       options.resume === 'passed' ? `already passed in ${options.joblogFile} (--resume-failed)` : `already finished in ${options.joblogFile} (--resume)`;
     this.jobLog = options.joblogFile !== undefined ? new JobLog(options.joblogFile, options.resume !== undefined) : undefined;
+    if (options.junitFile !== undefined) {
+      try {
+        this.junit = new JUnitReport(options.junitFile, { startedAt: this.begun });
+      } catch (error) {
+        this.jobLog?.close();
+        throw new ClientError('TESTCLOUD_CLIENT_BAD_OPTION', `cannot write the JUnit report ${options.junitFile}: ${(error as Error).message}`, { cause: error });
+      }
+    }
     const timings = this.timings;
     const estimate = timings ? (cmd: string) => timings.estimate(cmd) : undefined;
 
@@ -94,8 +106,9 @@ export class RunSession {
         if (this.reporter instanceof HumanReporter) this.reporter.counted(total);
         this.progress?.update();
       },
-      started: (id) => {
-        this.startedAt.set(id, Date.now());
+      started: (id, worker) => {
+        if (this.ended) return;
+        this.held.set(id, { at: Date.now(), worker });
         this.state.begin(id);
         this.progress?.update();
       },
@@ -111,20 +124,49 @@ export class RunSession {
 
   /** Prints what --keep-order still holds and the summary, and writes the JUnit report. */
   finish(run: RunSummary): ReportSummary {
+    this.ended = true;
     this.ordered?.flush();
     this.progress?.stop();
     const summary: ReportSummary = { ...run, skipped: this.plan.skipped, skipReason: this.skipReason };
-    if (this.options.junitFile !== undefined) writeJUnit(this.options.junitFile, this.results, summary, { startedAt: this.begun });
+    const halted = `not run: ${summary.halted ?? 'the run halted'}`;
+    this.junit?.write(run.elapsed, [...summary.notRun.map((cmd) => skippedCase(cmd, halted)), ...this.resumeSkipped()]);
     this.reporter.summary(summary);
     return summary;
   }
 
-  /** Wipes the status line, saves the timings and closes the job log, however the run ended (once). */
+  /**
+   * The run is interrupted (by `signal`): prints what --keep-order holds, writes the JUnit report
+   * with the commands that have no result marked, saves the timings and closes the job log, all
+   * as of now; results that arrive later are ignored. Never throws (it runs in a signal handler).
+   */
+  interrupt(signal: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.ordered?.flush();
+    this.progress?.stop();
+    if (this.junit) {
+      const now = Date.now();
+      const unfinished = this.plan.unanswered().map(({ id, cmd }) => this.unfinishedCase(id, cmd, signal, now));
+      try {
+        this.junit.write(now - this.begun.getTime(), [...unfinished, ...this.resumeSkipped()]);
+      } catch (error) {
+        this.reporter.warning(`cannot write the JUnit report ${this.junit.file}: ${(error as Error).message}`);
+      }
+    }
+    this.close();
+  }
+
+  /** Wipes the status line, saves the timings and closes the reports, however the run ended (once). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.progress?.stop();
-    this.jobLog?.close();
+    this.junit?.close();
+    try {
+      this.jobLog?.close();
+    } catch (error) {
+      this.reporter.warning(`cannot close the job log ${this.options.joblogFile}: ${(error as Error).message}`);
+    }
     if (this.timings && this.options.timingsFile !== undefined) {
       try {
         this.timings.save(this.options.timingsFile);
@@ -135,15 +177,56 @@ export class RunSession {
   }
 
   private onResult(result: JobResult): void {
+    if (this.ended) return;
     const end = Date.now();
-    this.jobLog?.record(this.plan.seqOf(result.id), result, this.startedAt.get(result.id) ?? end - result.duration);
-    this.startedAt.delete(result.id);
+    this.jobLog?.record(this.plan.seqOf(result.id), result, this.held.get(result.id)?.at ?? end - result.duration);
+    this.held.delete(result.id);
     this.timings?.record(result);
-    if (this.options.junitFile !== undefined) this.results.push(result);
+    this.addToJUnit(result);
     this.state.end(result.id, result.duration, isFailure(result));
     this.plan.forget(result.id);
     if (this.ordered) this.ordered.add(result);
     else this.reporter.result(result);
     this.progress?.update();
   }
+
+  /** A result into the JUnit report; if it cannot be written (a full disk), the report is given up, not the run. */
+  private addToJUnit(result: JobResult): void {
+    if (!this.junit) return;
+    try {
+      this.junit.add(result);
+    } catch (error) {
+      this.junit.close();
+      this.junit = undefined;
+      this.reporter.warning(`cannot write the JUnit report ${this.options.junitFile} (${(error as Error).message}); going on without it`);
+    }
+  }
+
+  /**
+   * A command without a result when the run was interrupted. One a worker had may be the one that
+   * hangs: an <error>, which GitLab and Jenkins list with the failed tests; one that no worker took
+   * is <skipped>, so a long queue does not show as hundreds of errors.
+   */
+  private unfinishedCase(id: number, cmd: string, signal: string, now: number): UnfinishedCase {
+    const held = this.held.get(id);
+    if (held === undefined) return skippedCase(cmd, `not run: interrupted by ${signal} before a worker took it`);
+    const ms = Math.max(now - held.at, 0);
+    const where = held.worker !== undefined ? `worker ${held.worker}` : 'a worker';
+    return {
+      cmd,
+      kind: 'interrupted',
+      message: 'interrupted before it finished',
+      ms,
+      detail: `testclient received ${signal} when the command had been on ${where} for ${(ms / 1000).toFixed(1)} s; it was cancelled there, so it has no exit status or output`,
+    };
+  }
+
+  /** The commands --resume or --resume-failed skipped. */
+  private resumeSkipped(): UnfinishedCase[] {
+    return this.plan.skipped.map((cmd) => skippedCase(cmd, `not run: ${this.skipReason}`));
+  }
+}
+
+function skippedCase(cmd: string, message: string): UnfinishedCase {
+  return { cmd, kind: 'skipped', message };
 }
