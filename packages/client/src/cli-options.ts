@@ -15,7 +15,7 @@ export const clientCli = {
       describe: 'run an embedded broker and N worker slots in this process instead of connecting to a broker (N defaults to the number of CPUs)',
     },
     'connect-timeout': { type: 'string', default: '5s', describe: 'give up when the broker has not answered within this time' },
-    timeout: { type: 'string', describe: 'kill a command (its whole process group) that runs longer than this, e.g. 30s or 5m; it counts as failed' },
+    timeout: { type: 'string', describe: 'kill a command (its whole process group) that runs longer than this, e.g. 30s or 5m (time a worker holds it paused for memory does not count); it counts as failed' },
     'idle-timeout': { type: 'string', describe: 'kill a command that prints nothing for this long' },
     retries: { type: 'number', default: 0, describe: 'run a failed command (non-zero exit or timeout) up to N more times, on another worker where one is free' },
     'broker-timeout': { type: 'string', default: '60s', describe: 'give up when the broker has been unreachable this long in the middle of a run' },
