@@ -9,7 +9,7 @@ import type { RunObserver } from './run.js';
  *
  *   {"type":"result","id":0,"cmd":"…","status":"passed"|"failed","reason":null|"exit 3",…}
  *   {"type":"skipped","cmd":"…","reason":"resume"}           a command an earlier run finished
- *   {"type":"summary","total":…,"passed":…,"failed":…,…}     always the last line
+ *   {"type":"summary","total":…,"passed":…,"failed":…,…}     the last line of a run that ended (none after Ctrl-C)
  *
  * Result objects carry every field of the protocol's result (stdout and stderr always, in
  * their wire encoding: "utf8" text or "base64" bytes) whatever --stderr says; --quiet leaves
