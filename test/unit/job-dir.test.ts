@@ -1,11 +1,12 @@
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/ci.js';
 import { jobDirectory } from '../../packages/worker/dist/job-dir.js';
 
 function tree(): string {
-  const base = realpathSync(mkdtempSync(join(tmpdir(), 'testcloud-jobdir-')));
+  const base = realpathSync(tempDir('testcloud-jobdir-'));
   mkdirSync(join(base, 'pkg', 'a'), { recursive: true });
   writeFileSync(join(base, 'file'), '');
   symlinkSync(tmpdir(), join(base, 'out'));

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/ci.js';
 import type { JobResult } from '@testcloud/protocol';
 import { jobResult } from '../helpers/job-result.js';
 import { JOBLOG_HEADER, JobLog, ResumeFilter, parseJobLog, readJobLog } from '../../packages/client/dist/job-log.js';
@@ -12,7 +12,7 @@ function result(cmd: string, exitcode: number | null, extra: Partial<JobResult> 
 
 describe('JobLog (--joblog)', () => {
   it("writes GNU parallel's columns, one line per result, and reads them back", () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'testcloud-joblog-')), 'jobs.log');
+    const file = join(tempDir('testcloud-joblog-'), 'jobs.log');
     const log = new JobLog(file, false);
     log.record(3, result('printf "a\\tb"', 0), 1_700_000_000_500);
     log.record(1, result('kill -9 $$', null, { signal: 'SIGKILL' }), 1_700_000_001_000);
@@ -29,7 +29,7 @@ describe('JobLog (--joblog)', () => {
   });
 
   it('appends when resuming, without a second header, and starts afresh otherwise', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'testcloud-joblog-')), 'jobs.log');
+    const file = join(tempDir('testcloud-joblog-'), 'jobs.log');
     new JobLog(file, false).record(1, result('a', 0), 0);
     const resumed = new JobLog(file, true);
     resumed.record(2, result('b', 0), 0);

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/ci.js';
 import { lptOrder } from '../../packages/client/dist/lpt-order.js';
 import { ALPHA, STALE_AFTER, Timings } from '../../packages/client/dist/timings-file.js';
 
@@ -16,7 +16,7 @@ const ran = (cmd: string, duration: number, extra: Partial<{ stopped: 'cancelled
 });
 
 function tempFile(name: string): string {
-  return join(mkdtempSync(join(tmpdir(), 'testcloud-timings-')), name);
+  return join(tempDir('testcloud-timings-'), name);
 }
 
 describe('Timings (--timings FILE)', () => {
