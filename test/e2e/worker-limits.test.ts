@@ -78,6 +78,44 @@ describe('a worker protects itself from its broker', () => {
     expect(results.get(3)).toMatch(/ended-[12]/);
   });
 
+  it('confirms a prefetched job (QUEUED) only once it starts, and hands back the unstarted ones when it drains', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'testcloud-prefetch-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const gates = [1, 2].map((n) => join(dir, `gate-${n}`));
+    for (const gate of gates) execFileSync('mkfifo', [gate]);
+    const writers = gates.map((gate) => openSync(gate, constants.O_RDWR | constants.O_NONBLOCK));
+    onTestFinished(() => writers.forEach((fd) => closeSync(fd)));
+    const { broker, endpoint, reply } = await fakeBroker();
+    const worker = spawnBin('testworker', ['--broker', endpoint, '-c', '1', '--prefetch', '3']);
+    await worker.waitForLine(/connected to broker/);
+    const peer = await broker.waitFor((m, from) => (m.type === 'ready' ? from : undefined), 'READY', worker);
+    // One slot: job 1 runs until gate 1 opens; 2 waits, then runs until gate 2 opens; 3 and 4 wait.
+    const blocked = (n: number) => `read line < '${gates[n - 1]}'; echo $line`;
+    await reply(peer!, { type: 'job', jobs: [job(1, blocked(1)), job(2, blocked(2)), job(3, 'true'), job(4, 'true')] });
+    await broker.waitFor((m) => (m.type === 'queued' && m.jobs.some((j) => j.id === 1) ? true : undefined), 'QUEUED for job 1', worker);
+    writeSync(writers[0]!, 'one\n');
+    await broker.waitFor((m) => (m.type === 'queued' && m.jobs.some((j) => j.id === 2) ? true : undefined), 'QUEUED for job 2', worker);
+    // Job 2 was confirmed only after job 1 had ended and freed the slot.
+    const order = broker.received.map(({ message }) => message).filter((m) => m.type === 'queued' || m.type === 'result');
+    const resultOf1 = order.findIndex((m) => m.type === 'result' && m.results.some((r) => r.id === 1));
+    const queuedOf2 = order.findIndex((m) => m.type === 'queued' && m.jobs.some((j) => j.id === 2));
+    expect(resultOf1).toBeGreaterThanOrEqual(0);
+    expect(queuedOf2).toBeGreaterThan(resultOf1);
+    // Draining: jobs 3 and 4 never started, so they go back to the broker at once; 2 finishes.
+    worker.kill('SIGTERM');
+    const handedBack = new Map<number, string>();
+    await broker.waitFor((m) => {
+      if (m.type === 'requeue') for (const j of m.jobs) handedBack.set(j.id, m.reason);
+      return handedBack.size === 2 ? true : undefined;
+    }, 'jobs 3 and 4 handed back', worker);
+    expect([...handedBack.keys()].sort()).toEqual([3, 4]);
+    for (const reason of handedBack.values()) expect(reason).toMatch(/draining/);
+    writeSync(writers[1]!, 'two\n');
+    await broker.waitFor((m) => (m.type === 'result' && m.results.some((r) => r.id === 2 && r.stdout === 'two\n') ? true : undefined), 'the result of job 2', worker);
+    expect(await worker.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(broker.received.some(({ message }) => message.type === 'queued' && message.jobs.some((j) => j.id === 3 || j.id === 4))).toBe(false);
+  });
+
   it('delivers output that JSON inflates six-fold within --max-message-size, without the link dropping', async () => {
     // The fake broker enforces the same limit as a real one would: a larger message drops the link.
     const { broker, endpoint, reply } = await fakeBroker(1024 * 1024);

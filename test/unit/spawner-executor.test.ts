@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { SpawnerExecutor, type ExecRequest } from '../../packages/worker/dist/index.js';
+import { SpawnerExecutor, type ExecOutcome, type ExecRequest } from '../../packages/worker/dist/index.js';
 import { SPAWNER_SCRIPT } from '../../packages/worker/dist/spawner-script.js';
 import { Marks } from '../helpers/marks.js';
 import { spawnProcess } from '../helpers/processes.js';
-import { waitForNoProcessWith, waitForProcessesWith } from '../helpers/process-table.js';
+import { processesWith, waitForNoProcessWith, waitForProcessesWith } from '../helpers/process-table.js';
 
 type Options = ConstructorParameters<typeof SpawnerExecutor>[0];
 
@@ -18,6 +18,8 @@ function executor(options: Options = {}): SpawnerExecutor {
   onTestFinished(() => created.close());
   return created;
 }
+
+const text = (outcome: ExecOutcome) => ({ ...outcome, stdout: outcome.stdout.toString(), stderr: outcome.stderr.toString() });
 
 function request(cmd: string, extra: Partial<ExecRequest> = {}): ExecRequest {
   return { cmd, cwd: process.cwd(), maxOutput: 1024 * 1024, ...extra };
@@ -62,6 +64,45 @@ class GatedJobs {
   private gate(name: string): string {
     return join(this.marks.dir, `gate-${name}`);
   }
+}
+
+/** A process's parent, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** A process's state letter (R, S, Z…), or undefined once it is gone (reaped). */
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves once `pid` is in `state` (polled: the kernel tells nobody but its parent). */
+async function waitForState(pid: number, state: string | undefined, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (stateOf(pid) !== state) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} is in state ${stateOf(pid) ?? '(gone)'}, not ${state ?? '(gone)'}, after ${timeout} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Kills, when the test ends, what a job left running in a session of its own (marked `mark`). */
+function killLeftoversWhenDone(mark: string): void {
+  onTestFinished(async () => {
+    for (const { pid } of processesWith(mark)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await waitForNoProcessWith(mark);
+  });
 }
 
 /** The most jobs that were between their start and end marks at once. */
@@ -137,21 +178,33 @@ describe('SpawnerExecutor: jobs queue in the spawner, `slots` at a time', () => 
     expect(outcome).toMatchObject({ exitcode: null, signal: null, stopped: null, error: expect.stringMatching(/^cannot start \S*sh: Argument list too long \(E2BIG\)$/) });
   });
 
-  it('fails and stops the jobs of a spawner that dies, and starts a new one for the next job', async () => {
+  it('fails and stops the jobs of a spawner that dies, runs again on a new one those it had not started, and starts a new one for the next job', async () => {
     const run = executor({ slots: 1 });
     const mark = `tc-spawner-${randomBytes(6).toString('hex')}`;
+    let spawnerPid: number | undefined;
     const outcome = run.run(
       request('sleep 100 & sleep 100', {
         env: { TC_MARK: mark },
         onSpawn: (pid) => {
           // The job's parent is the spawner.
-          const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-          process.kill(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), 'SIGKILL');
+          spawnerPid = parentOf(pid);
+          process.kill(spawnerPid, 'SIGKILL');
         },
       }),
     );
+    // Queued in that spawner behind the running job (one slot): they never started there.
+    const starts = [0, 0, 0];
+    const waiting = starts.map((_, k) => run.run(request(`echo "waited ${k} $PPID"`, { onStart: () => starts[k]!++ })));
     expect(await outcome).toMatchObject({ exitcode: null, error: expect.stringMatching(/exited \(SIGKILL\)/) });
     await waitForNoProcessWith(mark);
+    const waited = await Promise.all(waiting);
+    waited.forEach((result, k) => {
+      expect(result).toMatchObject({ exitcode: 0, error: null, stopped: null });
+      const [word, index, parent] = result.stdout.toString().trim().split(' ');
+      expect([word, index]).toEqual(['waited', String(k)]);
+      expect(Number(parent)).not.toBe(spawnerPid);
+    });
+    expect(starts).toEqual([1, 1, 1]);
     expect(await run.run(request('echo again'))).toMatchObject({ exitcode: 0, error: null });
   });
 
@@ -168,6 +221,53 @@ describe('SpawnerExecutor: jobs queue in the spawner, `slots` at a time', () => 
     driver.kill('SIGKILL');
     await driver.waitForExit();
     await waitForNoProcessWith(mark);
+  });
+});
+
+describe('SpawnerExecutor: a job whose shell exited while what it left holds its output', () => {
+  // `setsid` takes the leftover out of the job's group: a stop to the group cannot end it, and
+  // only the shell (reaped, it would be nothing) keeps the group's id.
+  const leaving = 'echo "a $$" > "$TC_MARKS"; setsid sleep 100 & exit 0';
+
+  it('keeps the shell a zombie, holding its pid and group id, until the job is over', async () => {
+    const run = executor({ slots: 2 });
+    const marks = new Marks();
+    const mark = `tc-spawner-${randomBytes(6).toString('hex')}`;
+    killLeftoversWhenDone(mark);
+    const cancel = new AbortController();
+    const outcome = run.run(request(leaving, { signal: cancel.signal, killGrace: 100, env: { TC_MARKS: marks.fifo, TC_MARK: mark } }));
+    const shell = await marks.waitFor('a');
+    await waitForState(shell, 'Z');
+    // The job is not over (its output is held open): the zombie stays.
+    await waitForProcessesWith(mark);
+    expect(stateOf(shell)).toBe('Z');
+    cancel.abort();
+    expect(await outcome).toMatchObject({ exitcode: 0, signal: null, stopped: 'cancelled' });
+    await waitForState(shell, undefined);
+  });
+
+  it('never signals a recycled pid: stopping such a job cannot reach a job started after it', async (context) => {
+    context.skip(process.getuid?.() !== 0, 'needs root, to steer the next pid through /proc/sys/kernel/ns_last_pid');
+    const run = executor({ slots: 2 });
+    const marks = new Marks();
+    const mark = `tc-spawner-${randomBytes(6).toString('hex')}`;
+    killLeftoversWhenDone(mark);
+    const cancel = new AbortController();
+    const a = run.run(request(leaving, { signal: cancel.signal, killGrace: 100, env: { TC_MARKS: marks.fifo, TC_MARK: mark } }));
+    const shell = await marks.waitFor('a');
+    await waitForState(shell, 'Z');
+    // The next pid the kernel hands out is the shell's, unless something still holds it.
+    const gate = join(marks.dir, 'gate-b');
+    execFileSync('mkfifo', [gate]);
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(shell - 1));
+    const b = run.run(request(`echo "b $$" > "$TC_MARKS"; read line < "${gate}"; echo B ran`, { env: { TC_MARKS: marks.fifo } }));
+    const other = await marks.waitFor('b');
+    expect(other).not.toBe(shell);
+    // Stopping A signals A's group (SIGTERM, then SIGKILL after the grace) before A is reported.
+    cancel.abort();
+    expect(await a).toMatchObject({ exitcode: 0, stopped: 'cancelled' });
+    await writeFile(gate, 'go\n');
+    expect(text(await b)).toMatchObject({ exitcode: 0, signal: null, stdout: 'B ran\n', stopped: null });
   });
 });
 

@@ -18,7 +18,7 @@ export const brokerCli = {
     'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from any peer; larger ones are dropped' },
     heartbeat: { type: 'string', default: '1s', describe: 'heartbeat interval, announced to workers and clients (they adopt it)' },
     liveness: { type: 'number', default: 3, describe: 'missed heartbeats after which a worker or client is expired (its jobs requeued or cancelled)' },
-    'ack-timeout': { type: 'string', default: '5s', describe: 'a worker that does not confirm a job (QUEUED) within this time loses it to another worker' },
+    'ack-timeout': { type: 'string', default: '5s', describe: 'a worker that has not started a job (QUEUED) within this time loses it to another worker, not counted as lost (at least 100ms)' },
     'max-lost': { type: 'number', default: 3, describe: 'a job whose worker died this many times while running it is reported failed as "lost"' },
     upstream: { type: 'string', describe: "join another broker's worker endpoint as one worker offering this pool's slots (chained brokers)" },
     'upstream-name': { type: 'string', describe: 'name this broker has among the upstream broker\'s workers (default: broker@host:pid)' },

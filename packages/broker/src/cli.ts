@@ -3,6 +3,8 @@ import { BrokerError } from './errors.js';
 import { EXIT, runCli } from '@testcloud/protocol/cli-kit';
 import { brokerCli, type BrokerArgs } from './cli-options.js';
 
+const MIN_ACK_TIMEOUT = 100;
+
 async function main(args: BrokerArgs): Promise<number> {
   const [{ parseSize, parseDuration, createLogger, readKeyPair, readAuthorizedKeys, curveFromFlags }, { Broker }] = await Promise.all([
     import('@testcloud/protocol'),
@@ -27,6 +29,10 @@ async function main(args: BrokerArgs): Promise<number> {
   for (const [flag, text] of [['--heartbeat', args.heartbeat], ['--ack-timeout', args.ackTimeout]] as const) {
     const ms = parseDuration(text);
     if (ms < 1 || ms > 2 ** 31 - 1) throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', `${flag} must be between 1ms and 596h, got ${text}`);
+  }
+  // Workers confirm a job up to 10 ms after it starts (a shorter one is confirmed by its RESULT).
+  if (parseDuration(args.ackTimeout) < MIN_ACK_TIMEOUT) {
+    throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', `--ack-timeout must be at least ${MIN_ACK_TIMEOUT}ms, got ${args.ackTimeout}`);
   }
   const log = createLogger('testbroker');
   const broker = new Broker({

@@ -74,6 +74,11 @@ export function workerState(worker: WorkerRecord): WorkerState {
   return worker.running.size >= capacity(worker) ? 'saturated' : 'busy';
 }
 
+/** Slots (not prefetch) the worker offers right now: what a chained broker may lend upstream. */
+export function offeredSlots(worker: WorkerRecord): number {
+  return Math.min(worker.slots, worker.offered);
+}
+
 /** Jobs the broker may have running or waiting on this worker. */
 export function capacity(worker: WorkerRecord): number {
   return Math.min(worker.slots + worker.prefetch, worker.offered);

@@ -1,7 +1,7 @@
 import { plural, type JobRef, type JobResult, type JobSpec, type Logger, type Message, type SubmittedCommand } from '@testcloud/protocol';
 import { FairQueue } from './fair-queue.js';
 import { isRetriable, lostResult } from './job-results.js';
-import { capacity, type BrokerJob, type ClientRecord, type WorkerRecord } from './records.js';
+import { offeredSlots, type BrokerJob, type ClientRecord, type WorkerRecord } from './records.js';
 import { WorkerPool } from './worker-pool.js';
 
 export const DEFAULT_ACK_TIMEOUT = 5000;
@@ -103,10 +103,13 @@ export class Scheduler {
     return { dropped, cancelled };
   }
 
-  /** Slots the workers offer right now. */
+  /**
+   * Slots the workers offer right now, without their prefetch: a chained broker lends these
+   * upstream, and its upstream must not take prefetch room for slots.
+   */
   capacity(): number {
     let total = 0;
-    for (const worker of this.workers.values()) total += capacity(worker);
+    for (const worker of this.workers.values()) total += offeredSlots(worker);
     return total;
   }
 
@@ -186,7 +189,10 @@ export class Scheduler {
     this.scheduleDispatch();
   }
 
-  /** Jobs a worker did not answer with QUEUED in time go elsewhere; the worker is told to drop them. */
+  /**
+   * Jobs a worker has not started (QUEUED) in time go elsewhere; the worker is told to drop them.
+   * Not a loss: a job waiting in a worker's prefetch behind long ones has not run either.
+   */
   reclaimUnacked(worker: WorkerRecord, now: number): void {
     const { ackTimeout } = this.options;
     const cancelled: JobRef[] = [];
@@ -194,7 +200,8 @@ export class Scheduler {
       if (job.acked || now - job.dispatchedAt <= ackTimeout) continue;
       worker.running.delete(job.key);
       cancelled.push({ id: job.key, attempt: job.attempt });
-      this.lose(job, `${worker.name} did not confirm it within ${ackTimeout} ms`);
+      job.triedOn.add(worker.name);
+      this.requeue(job);
     }
     if (cancelled.length > 0) {
       this.options.log.info(`worker ${worker.name} did not confirm ${plural(cancelled.length, 'job')} within ${ackTimeout} ms: sent elsewhere`);

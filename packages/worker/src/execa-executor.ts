@@ -26,7 +26,10 @@ export class ExecaExecutor implements Executor {
       encoding: 'buffer',
     });
     const watch = new StopWatch(request, (grace) => stopGroup(child.pid, grace));
-    if (child.pid !== undefined) request.onSpawn?.(child.pid);
+    if (child.pid !== undefined) {
+      request.onStart?.();
+      request.onSpawn?.(child.pid);
+    }
     child.stdout?.on('data', (chunk: Buffer) => {
       watch.activity();
       stdout.push(chunk);

@@ -26,6 +26,11 @@ export interface ExecRequest {
    * group id: the worker's memory guard pauses, resumes and kills the job through it.
    */
   onSpawn?(pid: number): void;
+  /**
+   * Called once, the moment the job actually starts (leaves any queue); not for a job that
+   * never starts (cancelled while queued, refused). It comes before the outcome.
+   */
+  onStart?(): void;
 }
 
 /** Whether a job is paused now, and each change; the job's executor reads it as it reads `signal`. */

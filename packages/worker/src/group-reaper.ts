@@ -22,25 +22,26 @@ export class GroupReaper {
   private child: ChildProcess | undefined;
   private failed = false;
   /**
-   * Changes not yet written, sent once per turn of the event loop: a group that comes and goes
-   * within one turn (most short jobs) costs the reaper nothing, and the rest one write a turn.
+   * Releases not yet written, sent once per turn of the event loop. A new group is written at
+   * once: the worker may die in the very turn it started a job.
    */
-  private readonly pending = new Map<number, '+' | '-'>();
+  private readonly released = new Set<number>();
   private flushScheduled = false;
 
   constructor(private readonly onUnavailable: (reason: string) => void = () => {}) {}
 
   /** A command's process group exists from now on (its leader's pid is the group id). */
   track(pgid: number): void {
-    this.pending.set(pgid, '+');
-    this.scheduleFlush();
+    this.flush(); // a release of a recycled pgid must not follow its new track
+    this.start()?.stdin?.write(`+${pgid}\n`);
   }
 
   /** The group's leader has been reaped; the group is ours to forget. */
   release(pgid: number): void {
-    if (this.pending.get(pgid) === '+') this.pending.delete(pgid);
-    else this.pending.set(pgid, '-');
-    this.scheduleFlush();
+    this.released.add(pgid);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /** Closes the pipe: the reaper kills any group still listed, then exits. */
@@ -50,18 +51,12 @@ export class GroupReaper {
     this.child = undefined;
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pending.size === 0) return;
+    if (this.released.size === 0) return;
     let lines = '';
-    for (const [pgid, change] of this.pending) lines += `${change}${pgid}\n`;
-    this.pending.clear();
+    for (const pgid of this.released) lines += `-${pgid}\n`;
+    this.released.clear();
     this.start()?.stdin?.write(lines);
   }
 

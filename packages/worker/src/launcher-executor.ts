@@ -144,6 +144,8 @@ export class LauncherExecutor implements Executor {
           },
         },
       );
+      // acquire() hands out only an idle launcher: bash starts the job as soon as it reads it.
+      request.onStart?.();
       // Created after launch: an already aborted signal stops the job at once.
       const watch = new StopWatch(request, (stopGrace) => {
         job.stop(stopGrace);

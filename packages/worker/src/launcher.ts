@@ -67,11 +67,6 @@ interface Job extends LaunchedJob {
   pair: number;
   /** 0 until P is read, -1 once reaped (S). */
   pid: number;
-  /**
-   * Its process group (its pid) once known, kept after it is reaped: children it left running
-   * may still hold its streams, and a stop must reach them.
-   */
-  group: number;
   /** The job runs long (or wants its output as it comes): its streams get sockets once opened. */
   watched: boolean;
   pendingStop: number | undefined;
@@ -178,7 +173,6 @@ export class Launcher {
       seq: ++this.seq,
       pair,
       pid: 0,
-      group: 0,
       watched: Boolean(request.stream),
       pendingStop: undefined,
       streams: [
@@ -278,12 +272,9 @@ export class Launcher {
   }
 
   private stopJob(job: Job, grace: number): void {
-    if (job.pid === -1) {
-      // Reaped, but its streams are open: what holds them is what it left running, in its group.
-      if (job.group === 0) this.readSide();
-      if (job.group > 0 && job.streams.some((stream) => stream.open)) stopGroup(job.group, grace);
-      return;
-    }
+    // Reaped by bash: its pid, and so its group's id, may already name another process group.
+    // Children it left running are not signalled; the executor abandons their streams instead.
+    if (job.pid === -1) return;
     if (job.pid === 0) this.readSide();
     if (job.pid > 0) stopGroup(job.pid, grace);
     else {
@@ -339,7 +330,6 @@ export class Launcher {
       if (!record) continue;
       if (record[1] !== undefined) {
         const job = this.jobs.find((candidate) => candidate.seq === Number(record[1]));
-        if (job && job.group === 0) job.group = Number(record[2]);
         if (job && job.pid === 0) this.onPid(job, Number(record[2]), ending);
       } else if (record[4] !== 'Running' && record[4] !== 'Stopped') {
         this.ended.set(Number(record[3]), EXITED_WORDS.has(record[4]!));

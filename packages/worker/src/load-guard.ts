@@ -19,6 +19,8 @@ export interface LoadGuardOptions {
 interface GuardedJob {
   id: number;
   pid: number | undefined;
+  /** Running, not waiting in a queue. */
+  started: boolean;
   state: JobView['state'];
   pausedAt: number | undefined;
   pausedMs: number;
@@ -86,8 +88,14 @@ export class LoadGuard {
    */
   track(id: number): PauseSignal {
     const pauses = new PauseController();
-    this.jobs.set(id, { id, pid: undefined, state: 'running', pausedAt: undefined, pausedMs: 0, killedFor: undefined, pauses });
+    this.jobs.set(id, { id, pid: undefined, started: false, state: 'running', pausedAt: undefined, pausedMs: 0, killedFor: undefined, pauses });
     return pauses;
+  }
+
+  /** The job runs (it has left every queue): from now on it uses the host and may be killed for memory. */
+  started(id: number): void {
+    const job = this.jobs.get(id);
+    if (job) job.started = true;
   }
 
   /** The job's process group exists and can be paused. */
@@ -127,7 +135,8 @@ export class LoadGuard {
 
   private apply(): void {
     const readings = this.last!;
-    const views: JobView[] = [...this.jobs.values()].map((j) => ({ id: j.id, state: j.state, pausable: j.pid !== undefined }));
+    // A job still queued uses nothing: killing it would free no memory.
+    const views: JobView[] = [...this.jobs.values()].filter((j) => j.started).map((j) => ({ id: j.id, state: j.state, pausable: j.pid !== undefined }));
     const decision = this.controller.decide(readings, views);
     const log = this.options.logger;
     const mem = `${Math.round(readings.freeMem)} MiB free`;

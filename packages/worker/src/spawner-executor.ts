@@ -79,7 +79,8 @@ export class SpawnerExecutor implements Executor {
     if (this.fallback) await (await this.fallback.executor).close?.();
   }
 
-  private async runOnSpawner(request: ExecRequest): Promise<ExecOutcome> {
+  /** `rerun`: the job was lost by a spawner that died before starting it, and is given one more. */
+  private async runOnSpawner(request: ExecRequest, rerun = false): Promise<ExecOutcome> {
     const invalid = invalidRequest(request);
     if (invalid !== undefined) return notStarted(invalid, null);
     if (this.fallback) return this.runOnFallback(request);
@@ -92,7 +93,7 @@ export class SpawnerExecutor implements Executor {
       return this.runOnFallback(request);
     }
     if (request.signal?.aborted) return notStarted(null, 'cancelled');
-    return this.execute(spawner, request, cwd);
+    return this.execute(spawner, request, cwd, rerun);
   }
 
   /** The running spawner, or a new one (after one that died) in `home`, where jobs need no chdir. */
@@ -115,7 +116,7 @@ export class SpawnerExecutor implements Executor {
     this.options.onFallback?.(this.fallbackReason);
   }
 
-  private execute(spawner: Spawner, request: ExecRequest, cwd: string): Promise<ExecOutcome> {
+  private execute(spawner: Spawner, request: ExecRequest, cwd: string, rerun: boolean): Promise<ExecOutcome> {
     return new Promise((done) => {
       const stdout = new OutputCapture(request.maxOutput);
       const stderr = new OutputCapture(request.maxOutput);
@@ -149,6 +150,7 @@ export class SpawnerExecutor implements Executor {
       const job = spawner.run(
         { cmd: request.cmd, cwd, maxOutput: request.maxOutput, ...(request.env !== undefined ? { env: request.env } : {}) },
         {
+          begun: () => request.onStart?.(),
           started: (pid) => {
             request.signal?.removeEventListener('abort', cancelEarly);
             const { onSpawn } = request;
@@ -179,6 +181,15 @@ export class SpawnerExecutor implements Executor {
             clearTimeout(reportPid);
             if (runtime === undefined && error === null) return done(notStarted(null, 'cancelled'));
             done(outcomeOf({ ended, error, stdout, stderr, duration: runtime ?? 0, stopped: watch?.stopped ?? (cancelledEarly ? 'cancelled' : null) }));
+          },
+          lost: (reason) => {
+            request.signal?.removeEventListener('abort', cancelEarly);
+            clearTimeout(killLater);
+            // Python died with the job still queued: nothing of it ran. It goes to a new spawner
+            // (spawnerFor starts one), once; a job lost twice fails as a started one would.
+            if (cancelledEarly) done(notStarted(null, 'cancelled'));
+            else if (rerun) done(notStarted(reason, null));
+            else done(this.runOnSpawner(request, true));
           },
         },
       );

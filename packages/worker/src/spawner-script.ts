@@ -25,10 +25,16 @@
  *   S SEQ PID NS           started as PID, leader of its own process group, at NS (CLOCK_MONOTONIC)
  *   O SEQ FD LEN           LEN bytes of the job's stdout (FD 1) or stderr (2) follow, raw
  *   D SEQ FD N             N more bytes arrived beyond MAX, dropped (still activity)
- *   X SEQ CODE|- SIG|-     the job's shell was reaped: exited with CODE, or killed by signal SIG
+ *   X SEQ CODE|- SIG|-     the job's shell has ended: exited with CODE, or killed by signal SIG
  *   C SEQ                  both streams closed (or given up on); the job is over once X and C came
  *   F SEQ REASON           it could not start (REASON `cwd`: CWD cannot be entered); nothing follows
  *   Q SEQ                  dropped from the queue by a kill before it started; nothing follows
+ *
+ * A job's shell is left a zombie until the job is over (X and C both sent): its exit is read with
+ * waitid(WNOWAIT), and it is reaped (waitpid on its pid, never -1) only then. The zombie keeps its
+ * pid, and so its process group's id, from being given to another process while the job's group
+ * may still be signalled (a `k` request for a job whose shell ended while children it left hold
+ * its streams); a job that is over is forgotten. So a `k` never reaches a recycled group.
  *
  * Python exits once stdin has closed and what it holds has run; when Node has gone (stdout hung
  * up or a write fails) it kills every job's group and exits. A Python older than 3.8 exits with
@@ -56,12 +62,12 @@ def utf8(text):
 
 
 class Job(object):
-    __slots__ = ('seq', 'group', 'reaped', 'fds', 'kept', 'cap')
+    __slots__ = ('seq', 'group', 'exited', 'fds', 'kept', 'cap')
 
     def __init__(self, seq, pid, fds, cap):
         self.seq = seq
-        self.group = pid  # the leader's pid is the group's id
-        self.reaped = False
+        self.group = pid  # the leader's pid is the group's id (held by its zombie until the job is over)
+        self.exited = False  # X sent; the leader is a zombie until the job is over
         self.fds = fds  # stream readers not at end of file yet
         self.kept = [0, 0, 0]  # bytes forwarded, by stream (1, 2)
         self.cap = cap
@@ -71,8 +77,8 @@ class Spawner(object):
     def __init__(self, slots):
         self.slots = slots
         self.queued = {}  # seq -> run request; a dict keeps the order they came in
-        self.jobs = {}  # seq -> Job, from its start until it is reaped and its streams are closed
-        self.by_pid = {}
+        self.jobs = {}  # seq -> Job, from its start until it has exited and its streams are closed
+        self.by_pid = {}  # leader pid -> Job whose exit is not known yet
         self.by_fd = {}  # stream reader -> (Job, 1 or 2)
         self.out = []
         self.partial = b''
@@ -228,34 +234,47 @@ class Spawner(object):
         del self.by_fd[fd]
         job.fds.remove(fd)
         if not job.fds:
+            if job.exited:
+                self.end(job)
             self.out.append(b'C %d\n' % job.seq)
-            if job.reaped:
-                del self.jobs[job.seq]
 
     def reap(self):
-        while self.by_pid:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            job = self.by_pid.pop(pid, None)
-            if job is None:
-                continue
-            job.reaped = True
-            if os.WIFSIGNALED(status):
-                self.out.append(b'X %d - %d\n' % (job.seq, os.WTERMSIG(status)))
+        """Reads the exit of each job whose leader has ended, leaving it a zombie while its streams are open."""
+        for pid, job in list(self.by_pid.items()):
+            if job.fds:
+                # WNOWAIT: the zombie stays, and with it the pid and the group id.
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                if info is None:
+                    continue
+                killed = info.si_code != os.CLD_EXITED
+                status = info.si_status
             else:
-                self.out.append(b'X %d %d -\n' % (job.seq, os.WEXITSTATUS(status)))
+                # Its streams are closed: the job is over the moment its leader is, reaped at once.
+                done, raw = os.waitpid(pid, os.WNOHANG)
+                if done == 0:
+                    continue
+                killed = os.WIFSIGNALED(raw)
+                status = os.WTERMSIG(raw) if killed else os.WEXITSTATUS(raw)
+            del self.by_pid[pid]
+            job.exited = True
+            if killed:
+                self.out.append(b'X %d - %d\n' % (job.seq, status))
+            else:
+                self.out.append(b'X %d %d -\n' % (job.seq, status))
             if not job.fds:
                 del self.jobs[job.seq]
+
+    def end(self, job):
+        """Reaps the zombie leader of a job that is over (exited, streams closed or given up on) and forgets the job."""
+        os.waitpid(job.group, 0)
+        del self.jobs[job.seq]
 
     def kill(self, seq, signum):
         job = self.jobs.get(seq)
         if job is not None:
-            # Its group may still exist: the leader is not reaped, or something holds its streams.
-            # A job that is over is forgotten, so a recycled pid is never hit.
+            # Its group may still exist: the leader runs, or has ended while something holds its
+            # streams. Either way the leader is not reaped (a zombie at most) until the job is over
+            # and forgotten, so its pid, the group's id, cannot have been given to anyone else.
             try:
                 os.killpg(job.group, signum)
             except OSError:

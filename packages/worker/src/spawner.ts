@@ -5,11 +5,13 @@ import { stopGroup } from './process-group.js';
 
 /** What the spawner tells the executor about one job; see spawner-script.ts for the wire. */
 export interface SpawnEvents {
+  /** Its S record was read: the job has started (it may be over by the end of the batch). Called at once. */
+  begun(): void;
   /**
-   * The job has started, as `pid` (its process group id); `pid` is undefined when its exit was
-   * read in the same batch: it has been reaped, and its pid may name nothing any more (its
-   * group lives on while children it left hold its streams, and can still be signalled).
-   * Not called for a job that was over by then.
+   * The job has started, as `pid` (its process group id); called at the end of the batch its S
+   * came in. `pid` is undefined when its exit was read in the same batch: its pid may name
+   * nothing soon (its group can still be signalled through signal() while the job is not over:
+   * Python keeps the leader a zombie until then). Not called for a job that was over by then.
    */
   started(pid: number | undefined): void;
   output(stream: 1 | 2, chunk: Buffer): void;
@@ -21,6 +23,11 @@ export interface SpawnEvents {
   exited(exitcode: number | null, signal: number | null): void;
   /** The job is over; `runtime` is ms from its actual start, undefined if it never started. */
   over(runtime: number | undefined): void;
+  /**
+   * Python died (`reason`) before it started the job: nothing of it ran, and it may be run
+   * again elsewhere. Nothing else follows (not over()).
+   */
+  lost(reason: string): void;
 }
 
 export interface SpawnRequest {
@@ -242,6 +249,7 @@ export class Spawner {
         job.pid = Number(fields[2]);
         job.startedAt = BigInt(fields[3]!);
         this.starting.push(job);
+        job.events.begun();
         return;
       case 'D':
         job?.events.dropped(fields[2] === '2' ? 2 : 1, Number(fields[3]));
@@ -287,10 +295,19 @@ export class Spawner {
     this.readyWaiter?.reject(failure);
     this.readyWaiter = undefined;
     for (const job of [...this.jobs.values()]) {
+      if (wasAlive && job.pid === 0) {
+        // No S came: Python had it queued. (Or, within the microseconds between a start and the
+        // write of its batch, had started it: that job, now nobody's, then runs twice.)
+        job.over = true;
+        this.jobs.delete(job.seq);
+        job.events.lost(failure.message);
+        continue;
+      }
       // Nobody is left to reap the job or report on it: it is stopped.
       if (job.pid > 0 && !job.exited) stopGroup(job.pid, 0);
       if (!job.exited) job.events.failed(wasAlive ? failure.message : 'the spawner was stopped');
       this.finish(job);
     }
+    this.holdWhileBusy();
   }
 }

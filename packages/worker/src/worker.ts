@@ -85,7 +85,11 @@ interface RunningJob {
   /** The session the job was received in; results of an older session are stale. */
   session: number;
   /** Given to the executor (else it waits in the worker for a slot). */
+  given: boolean;
+  /** Running: it has left every queue (the executor's onStart). QUEUED says so to the broker. */
   started: boolean;
+  /** Taken back before it started (draining, or slots withheld): it ends in REQUEUE, not RESULT. */
+  handBack: string | undefined;
   /** The memory guard's word on whether the job is paused: its timeouts do not count that time. */
   pauses: PauseSignal;
 }
@@ -159,7 +163,10 @@ export class Worker {
       interval: options.host?.loadInterval ?? 1000,
       logger: this.log,
       kill: (id) => this.running.get(id)?.controller.abort(),
-      onChange: () => this.beat(),
+      onChange: () => {
+        if (!this.guard.admitting) this.handBackUnstarted(`withholding slots: ${this.guard.withheldBecause}`);
+        this.beat();
+      },
     });
   }
 
@@ -180,12 +187,15 @@ export class Worker {
   }
 
   /**
-   * Takes no new job (the broker hears "draining, 0 slots offered" at once), lets the running
-   * ones finish and report, then says BYE. `finished` resolves when it has left.
+   * Takes no new job (the broker hears "draining, 0 slots offered" at once), hands back the
+   * ones that have not started (unless `keepAccepted`), lets the running ones finish and report,
+   * then says BYE. `finished` resolves when it has left.
    */
-  drain(reason: string): void {
+  drain(reason: string, options: { keepAccepted?: boolean } = {}): void {
     if (this.draining !== undefined || this.stopping) return;
     this.draining = reason;
+    // What waits here would only wait longer; but --max-jobs counts jobs taken, and runs them.
+    if (!options.keepAccepted) this.handBackUnstarted(`draining: ${reason}`);
     this.log.info(`draining (${reason}): ${this.running.size} job(s) to finish, no new ones`);
     this.beat();
     this.leaveIfDrained();
@@ -319,12 +329,10 @@ export class Worker {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
       return;
     }
-    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, started: false, pauses: this.guard.track(spec.id) };
+    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, given: false, started: false, handBack: undefined, pauses: this.guard.track(spec.id) };
     this.running.set(spec.id, job);
-    this.unconfirmed.set(spec.id, { ref: { id: spec.id, attempt: spec.attempt }, at: performance.now() });
-    this.confirmLater();
     const maxJobs = this.options.host?.maxJobs;
-    if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`);
+    if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`, { keepAccepted: true });
     // The executor holds what it can start without us (its slots, and its queue if it has one);
     // the rest waits here, and a cancelled waiting job ends without having run.
     if (this.executing < this.options.slots + (this.executor.queues ? this.prefetch : 0)) this.execute(job);
@@ -347,9 +355,32 @@ export class Worker {
     this.ended(job, notStarted(null, 'cancelled'));
   }
 
+  /**
+   * Jobs accepted but not started go back to the broker (REQUEUE: not a loss, as they never
+   * ran) to run where a slot is free: a draining worker or one whose limits bite would only sit
+   * on them.
+   */
+  private handBackUnstarted(reason: string): void {
+    for (const job of this.running.values()) {
+      if (job.started || job.handBack !== undefined || job.session !== this.session) continue;
+      job.handBack = reason;
+      job.controller.abort(); // a waiting job ends now; the executor drops a queued one
+    }
+  }
+
+  /** The job has left every queue and runs: confirmed to the broker unless it ends first. */
+  private onStart(job: RunningJob): void {
+    if (job.started) return;
+    job.started = true;
+    this.guard.started(job.spec.id);
+    if (job.session !== this.session || this.stopping) return;
+    this.unconfirmed.set(job.spec.id, { ref: { id: job.spec.id, attempt: job.spec.attempt }, at: performance.now() });
+    this.confirmLater();
+  }
+
   private execute(job: RunningJob): void {
     const { spec } = job;
-    job.started = true;
+    job.given = true;
     this.executing++;
     const nice = this.options.host?.niceIncrement;
     const where = jobDirectory(this.options.cwd ?? process.cwd(), spec.cwd);
@@ -358,6 +389,7 @@ export class Worker {
     (where.error === undefined ? this.executor : refusingExecutor(where.error))
       .run({
         cmd: nice ? niceCommand(spec.cmd, nice) : spec.cmd,
+        onStart: () => this.onStart(job),
         onSpawn: (pid) => {
           if (!this.executor.killsOrphans) {
             spawnedPid = pid;
@@ -401,6 +433,10 @@ export class Worker {
     // The guard knows jobs by key: a new session's job with this key keeps its entry.
     const { paused, killedFor } = current || !this.running.has(spec.id) ? this.guard.release(spec.id) : { paused: 0, killedFor: undefined };
     if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
+    if (job.handBack !== undefined) {
+      this.handBack([{ id: spec.id, attempt: spec.attempt }], job.handBack);
+      return this.leaveIfDrained();
+    }
     if (killedFor !== undefined) {
       // Killed for the host's sake: another worker runs it; no RESULT, so it is printed once.
       this.handBack([{ id: spec.id, attempt: spec.attempt }], killedFor);
