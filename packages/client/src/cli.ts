@@ -18,7 +18,7 @@ function mainModule(): string {
   try {
     const bundled = statSync(new URL('./cli-main.bundle.js', import.meta.url)).mtimeMs;
     for (const name of ['protocol', 'broker', 'worker', 'client']) {
-      if (statSync(new URL(`../../${name}/dist/.tsbuildinfo`, import.meta.url)).mtimeMs > bundled) return './cli-main.js';
+      if (statSync(new URL(`../../${name}/dist/.tsbuildinfo`, import.meta.url)).mtimeMs >= bundled) return './cli-main.js';
     }
     return './cli-main.bundle.js';
   } catch {

@@ -117,7 +117,7 @@ function savedHelp(spec: CliSpec<unknown>): string | undefined {
   const file = new URL(`./help/${spec.program}.txt`, import.meta.url);
   let saved: string;
   try {
-    if (statSync(file).mtimeMs < statSync(new URL(import.meta.url)).mtimeMs) return undefined;
+    if (statSync(file).mtimeMs <= statSync(new URL(import.meta.url)).mtimeMs) return undefined;
     saved = readFileSync(file, 'utf8');
   } catch {
     return undefined;
