@@ -38,7 +38,8 @@ describe('--timings: longest first, from the durations of earlier runs', () => {
   it('starts the long commands first on the second run, bringing the makespan to the lower bound', async () => {
     const dir = tempDir();
     const timings = join(dir, 'timings.json');
-    const args = ['--local', String(SLOTS), '--timings', timings, '--quiet'];
+    // --verbose: the embedded broker's and worker's logs, for the failure message below.
+    const args = ['--local', String(SLOTS), '--timings', timings, '--quiet', '--verbose'];
 
     const first = await runClient(args, suite(dir));
     expect(first.code, first.proc.describe()).toBe(0);
@@ -51,7 +52,9 @@ describe('--timings: longest first, from the durations of earlier runs', () => {
     const secondOrder = fileLines(join(dir, 'started')).slice(SUITE.length);
     expect(new Set(secondOrder)).toEqual(new Set(SUITE.map(([name]) => name)));
     // The three long ones have about the same history, so their order among themselves may vary.
-    expect(new Set(secondOrder.slice(0, 3))).toEqual(new Set(['long-1', 'long-2', 'long-3']));
+    // (On failure: both runs' start order and the second run's own log, to tell why.)
+    const why = `${fileLines(join(dir, 'started')).join(' ')}\n${second.proc.describe()}`;
+    expect(new Set(secondOrder.slice(0, 3)), why).toEqual(new Set(['long-1', 'long-2', 'long-3']));
 
     const total = SUITE.reduce((sum, [, seconds]) => sum + seconds, 0);
     const bound = Math.max(...SUITE.map(([, seconds]) => seconds), total / SLOTS);

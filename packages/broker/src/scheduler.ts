@@ -191,13 +191,17 @@ export class Scheduler {
 
   /**
    * Jobs a worker has not started (QUEUED) in time go elsewhere; the worker is told to drop them.
-   * Not a loss: a job waiting in a worker's prefetch behind long ones has not run either.
+   * Not a loss: a job waiting in a worker's prefetch behind long ones has not run either. But
+   * only once the worker has spoken since the deadline: one that has gone silent may have died
+   * of the job in the moment before it would have confirmed it, and is left to expire, which
+   * counts the loss (else a command that kills its worker at once would go round for ever).
    */
   reclaimUnacked(worker: WorkerRecord, now: number): void {
     const { ackTimeout } = this.options;
     const cancelled: JobRef[] = [];
     for (const job of worker.running.values()) {
       if (job.acked || now - job.dispatchedAt <= ackTimeout) continue;
+      if (worker.lastSeen <= job.dispatchedAt + ackTimeout) continue;
       worker.running.delete(job.key);
       cancelled.push({ id: job.key, attempt: job.attempt });
       job.triedOn.add(worker.name);

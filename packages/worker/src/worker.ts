@@ -196,7 +196,8 @@ export class Worker {
     this.draining = reason;
     // What waits here would only wait longer; but --max-jobs counts jobs taken, and runs them.
     if (!options.keepAccepted) this.handBackUnstarted(`draining: ${reason}`);
-    this.log.info(`draining (${reason}): ${this.running.size} job(s) to finish, no new ones`);
+    const toFinish = [...this.running.values()].filter((job) => job.handBack === undefined).length;
+    this.log.info(`draining (${reason}): ${toFinish} job(s) to finish, no new ones`);
     this.beat();
     this.leaveIfDrained();
   }
@@ -433,7 +434,9 @@ export class Worker {
     // The guard knows jobs by key: a new session's job with this key keeps its entry.
     const { paused, killedFor } = current || !this.running.has(spec.id) ? this.guard.release(spec.id) : { paused: 0, killedFor: undefined };
     if (this.stopping || job.session !== this.session) return this.leaveIfDrained();
-    if (job.handBack !== undefined) {
+    // Taken back: unless it had started after all (its start was on its way) and ended by
+    // itself, when its result stands.
+    if (job.handBack !== undefined && (!job.started || outcome.stopped === 'cancelled')) {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], job.handBack);
       return this.leaveIfDrained();
     }
