@@ -9,10 +9,12 @@ const SLOTS = 2;
 const SUITE: Array<[name: string, seconds: number]> = [
   ...[1, 2, 3, 4, 5, 6].map((n): [string, number] => [`short-${n}`, 0.1]),
   // Long enough that a short command slowed by a busy machine (or a slot's first start) is
-  // never mistaken for one of them.
+  // never mistaken for one of them; and of different lengths, so that no two of them end (and
+  // let the next command start) at the same moment, when the order in which the two new
+  // commands note their start would be a race.
   ['long-1', 0.8],
-  ['long-2', 0.8],
-  ['long-3', 0.8],
+  ['long-2', 0.9],
+  ['long-3', 1.0],
 ];
 const NOMINAL = new Map(SUITE);
 
@@ -51,10 +53,11 @@ describe('--timings: longest first, from the durations of earlier runs', () => {
     expect(second.code, second.proc.describe()).toBe(0);
     const secondOrder = fileLines(join(dir, 'started')).slice(SUITE.length);
     expect(new Set(secondOrder)).toEqual(new Set(SUITE.map(([name]) => name)));
-    // The three long ones have about the same history, so their order among themselves may vary.
-    // (On failure: both runs' start order and the second run's own log, to tell why.)
+    // Longest first: the two longest start together (in either order), then the third as soon
+    // as the shorter of those ends. (On failure: both runs' start order and the second run's log.)
     const why = `${fileLines(join(dir, 'started')).join(' ')}\n${second.proc.describe()}`;
-    expect(new Set(secondOrder.slice(0, 3)), why).toEqual(new Set(['long-1', 'long-2', 'long-3']));
+    expect(new Set(secondOrder.slice(0, 2)), why).toEqual(new Set(['long-3', 'long-2']));
+    expect(secondOrder[2], why).toBe('long-1');
 
     const total = SUITE.reduce((sum, [, seconds]) => sum + seconds, 0);
     const bound = Math.max(...SUITE.map(([, seconds]) => seconds), total / SLOTS);
