@@ -84,8 +84,6 @@ interface RunningJob {
   controller: AbortController;
   /** The session the job was received in; results of an older session are stale. */
   session: number;
-  /** Given to the executor (else it waits in the worker for a slot). */
-  given: boolean;
   /** Running: it has left every queue (the executor's onStart). QUEUED says so to the broker. */
   started: boolean;
   /** Taken back before it started (draining, or slots withheld): it ends in REQUEUE, not RESULT. */
@@ -330,23 +328,27 @@ export class Worker {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
       return;
     }
-    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, given: false, started: false, handBack: undefined, pauses: this.guard.track(spec.id) };
+    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, started: false, handBack: undefined, pauses: this.guard.track(spec.id) };
     this.running.set(spec.id, job);
     const maxJobs = this.options.host?.maxJobs;
     if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`, { keepAccepted: true });
     // The executor holds what it can start without us (its slots, and its queue if it has one);
     // the rest waits here, and a cancelled waiting job ends without having run.
-    if (this.executing < this.options.slots + (this.executor.queues ? this.prefetch : 0)) this.execute(job);
+    if (this.executing < this.executorRoom) this.execute(job);
     else {
       this.waiting.push(job);
       job.controller.signal.addEventListener('abort', () => this.dropWaiting(job), { once: true });
     }
   }
 
+  /** Jobs the executor may hold at once: its slots, and the prefetch if it queues them itself. */
+  private get executorRoom(): number {
+    return this.options.slots + (this.executor.queues ? this.prefetch : 0);
+  }
+
   /** Gives waiting jobs to the executor as it has room. */
   private startWaiting(): void {
-    const room = this.options.slots + (this.executor.queues ? this.prefetch : 0);
-    while (this.executing < room && this.waiting.length > 0) this.execute(this.waiting.shift()!);
+    while (this.executing < this.executorRoom && this.waiting.length > 0) this.execute(this.waiting.shift()!);
   }
 
   private dropWaiting(job: RunningJob): void {
@@ -381,7 +383,6 @@ export class Worker {
 
   private execute(job: RunningJob): void {
     const { spec } = job;
-    job.given = true;
     this.executing++;
     const nice = this.options.host?.niceIncrement;
     const where = jobDirectory(this.options.cwd ?? process.cwd(), spec.cwd);
