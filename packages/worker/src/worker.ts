@@ -65,15 +65,15 @@ export const DEFAULT_MAX_OUTPUT = 1024 * 1024;
  * withdraws it above PREFETCH_OFF (a band, so that it does not flap).
  */
 const PREFETCH_ON = 50;
+const PREFETCH_OFF = 200;
 /**
  * Default prefetch: enough that results may travel in batches (see COALESCE) while the slots
  * stay busy; at under 50 ms a job it is at most a fifth of a second of work per slot.
  */
 export const PREFETCH_PER_SLOT = 4;
-const PREFETCH_OFF = 200;
 /**
  * QUEUED waits this long: a job that has ended by then is confirmed by its RESULT alone, which
- * saves a message each way for every short job (the broker's --ack-timeout is seconds).
+ * saves a message each way for every short job (the broker's --ack-timeout is at least 100 ms).
  */
 const CONFIRM_AFTER = 10;
 /** How long a result may wait for others while the worker has more jobs lined up; see scheduleFlush. */
@@ -106,7 +106,7 @@ export class Worker {
   private readonly link: BrokerLink;
   private session = 0;
   private pendingResults: JobResult[] = [];
-  /** Jobs not confirmed yet, by key, in the order they came, with when they came. */
+  /** Started jobs not confirmed yet (QUEUED), by key, in the order they started, with when. */
   private unconfirmed = new Map<number, { ref: JobRef; at: number }>();
   private confirmTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
