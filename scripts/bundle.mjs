@@ -7,35 +7,14 @@
  * later than it does from one file. cli.ts falls back to the compiled modules while the bundle is
  * missing or older than the last compile.
  *
- * Not bundled: zeromq (a native addon, loaded from its package), execa (large, and only for
- * --executor execa) and protocol's errors.js (see sharedErrors).
+ * Not bundled: zeromq (a native addon, loaded from its package when the first socket is made),
+ * execa (large, and only for --executor execa) and protocol's errors.js (see sharedErrors).
  */
 import { build } from 'esbuild';
-import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-/**
- * zeromq through require(): imported from an ES module, Node would first scan its CommonJS source
- * for the names it exports (~2 ms). The names are zeromq's own, read here.
- */
-const zeromqNames = Object.keys(createRequire(import.meta.url)('zeromq')).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name));
-const zeromqByRequire = {
-  name: 'zeromq-by-require',
-  setup(builder) {
-    builder.onResolve({ filter: /^zeromq$/ }, () => ({ path: 'zeromq', namespace: 'zeromq-by-require' }));
-    builder.onLoad({ filter: /.*/, namespace: 'zeromq-by-require' }, () => ({
-      contents: [
-        "import { createRequire } from 'node:module';",
-        "const zeromq = createRequire(import.meta.url)('zeromq');",
-        `export const { ${zeromqNames.join(', ')} } = zeromq;`,
-      ].join('\n'),
-      loader: 'js',
-    }));
-  },
-};
 
 /**
  * The one module the bundle shares with cli.js, which loads it: errors.js, whose TestcloudError
@@ -60,9 +39,11 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['execa'],
-  plugins: [zeromqByRequire, sharedErrors],
-  // Error classes take their name from the class (new.target.name): no renaming.
-  keepNames: true,
+  plugins: [sharedErrors],
+  // No keepNames: its __name() call runs whenever a closure is made, ~1% of a run of tiny jobs.
+  // Only error classes need their names (new.target.name), and esbuild renames a declaration
+  // only when two clash; ours are unique.
+  keepNames: false,
   sourcemap: true,
   logLevel: 'warning',
 });

@@ -14,6 +14,9 @@ function fakeSocket(
   const socket: FakeSocket = {
     sent: [],
     closed: false,
+    close() {
+      socket.closed = true;
+    },
     async send(frames) {
       await send?.(frames, socket);
       socket.sent.push(frames);

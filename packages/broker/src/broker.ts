@@ -3,18 +3,21 @@ import {
   DEFAULT_HEARTBEAT,
   DEFAULT_LIVENESS,
   DEFAULT_MAX_MESSAGE_SIZE,
+  MemoryRouter,
   RouterChannel,
+  isMemoryEndpoint,
   createLogger,
   type KeyPair,
   type LoadReport,
   type Logger,
   type Message,
   type ProtocolError,
+  type RouterPort,
   type SubmittedCommand,
   assertNever,
   plural,
+  zeromq,
 } from '@testcloud/protocol';
-import { Router } from 'zeromq';
 import { bindSocket, checkBindAllowed } from './bind-policy.js';
 import { printable } from './printable.js';
 import { workerState, type ClientRecord, type WorkerRecord } from './records.js';
@@ -64,10 +67,8 @@ export class Broker {
   private readonly log: Logger;
   private readonly clients = new Map<string, ClientRecord>();
   private readonly jobs: Scheduler;
-  private clientSocket: Router | undefined;
-  private workerSocket: Router | undefined;
-  private clientChannel: RouterChannel | undefined;
-  private workerChannel: RouterChannel | undefined;
+  private clientChannel: RouterPort | undefined;
+  private workerChannel: RouterPort | undefined;
   private loops: Promise<void>[] = [];
   private stopping = false;
   private ticker: NodeJS.Timeout | undefined;
@@ -137,17 +138,23 @@ export class Broker {
       this.zap = new ZapHandler(security.allow, this.log);
       await this.zap.start();
     }
-    this.clientSocket = new Router({ ...socketOptions, ...curve('clients') });
-    this.workerSocket = new Router({ ...socketOptions, ...curve('workers') });
-    this.endpoints.client = await bindSocket(this.clientSocket, this.options.clientEndpoint);
-    this.endpoints.worker = await bindSocket(this.workerSocket, this.options.workerEndpoint);
     const channelOptions = (side: string) => ({
       maxMessageSize,
       onDropped: (error: ProtocolError) => this.drop(side, error.code, error.message),
       onSendError: (error: unknown) => this.log.limited(`send-${side}`, `cannot send to a ${side}: ${String(error)}`),
     });
-    this.clientChannel = new RouterChannel(this.clientSocket, channelOptions('client'));
-    this.workerChannel = new RouterChannel(this.workerSocket, channelOptions('worker'));
+    const open = async (endpoint: string, side: 'client' | 'worker'): Promise<[RouterPort, string]> => {
+      // In one process (testclient --local) nothing needs ZeroMQ; see memory-transport.ts.
+      if (isMemoryEndpoint(endpoint)) return [MemoryRouter.bind(endpoint), endpoint];
+      const socket = new (zeromq().Router)({ ...socketOptions, ...curve(side === 'client' ? 'clients' : 'workers') });
+      const bound = await bindSocket(socket, endpoint).catch((error: unknown) => {
+        socket.close();
+        throw error;
+      });
+      return [new RouterChannel(socket, channelOptions(side)), bound];
+    };
+    [this.clientChannel, this.endpoints.client] = await open(this.options.clientEndpoint, 'client');
+    [this.workerChannel, this.endpoints.worker] = await open(this.options.workerEndpoint, 'worker');
     this.loops = [
       this.serve(this.clientChannel, (peer, msg) => this.onClientMessage(peer, msg)),
       this.serve(this.workerChannel, (peer, msg) => this.onWorkerMessage(peer, msg)),
@@ -164,13 +171,13 @@ export class Broker {
     for (const worker of this.jobs.workers.values()) this.workerChannel?.send(worker.peer, { type: 'bye', reason: 'broker shutting down' });
     for (const client of this.clients.values()) if (!client.local) client.deliver({ type: 'bye', reason: 'broker shutting down' });
     await Promise.all([this.workerChannel?.drained(), this.clientChannel?.drained()]);
-    this.clientSocket?.close();
-    this.workerSocket?.close();
+    this.clientChannel?.close();
+    this.workerChannel?.close();
     await Promise.allSettled(this.loops);
     await this.zap?.stop();
   }
 
-  private async serve(channel: RouterChannel, handle: (peer: Buffer, message: Message) => void): Promise<void> {
+  private async serve(channel: RouterPort, handle: (peer: Buffer, message: Message) => void): Promise<void> {
     try {
       for await (const { peer, message } of channel.messages()) handle(peer, message);
     } catch (error) {

@@ -1,5 +1,4 @@
-import { z85Encode, type Logger } from '@testcloud/protocol';
-import { Router } from 'zeromq';
+import { z85Encode, type Logger, zeromq } from '@testcloud/protocol';
 
 /** The ZAP domains the broker's two sockets announce, so a key is only good for its own side. */
 export type Domain = 'clients' | 'workers';
@@ -14,7 +13,7 @@ const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
  * anything; the sockets enforce the domain, so with no handler nobody gets in.
  */
 export class ZapHandler {
-  private readonly socket = new Router({ linger: 0 });
+  private readonly socket = new (zeromq().Router)({ linger: 0 });
   private loop: Promise<void> | undefined;
 
   constructor(

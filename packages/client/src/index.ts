@@ -2,6 +2,7 @@ export { runCommands, isFailure, type RunOptions, type RunSummary, type RunObser
 export { HaltPolicy } from './halt-policy.js';
 export { readCommands } from './command-reader.js';
 export { HumanReporter, formatDuration } from './human-reporter.js';
+export { CoalescedOutput } from './coalesced-output.js';
 export { startLocalPool, type LocalPool, type LocalPoolOptions } from './local-pool.js';
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { clientCli } from './cli-options.js';

@@ -18,8 +18,8 @@ export interface LocalPool {
 }
 
 /**
- * `testclient --local N`: a broker and one worker with N slots inside this process, talking over
- * inproc sockets, so the whole toolkit runs with nothing started by hand.
+ * `testclient --local N`: a broker and one worker with N slots inside this process, passing
+ * messages as objects (mem:// endpoints), so the whole toolkit runs with nothing started by hand.
  */
 export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPool> {
   const quiet = !options.verbose;
@@ -30,8 +30,8 @@ export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPo
   executor.prestart?.(options.cwd ?? process.cwd());
   const tag = randomBytes(6).toString('hex');
   const broker = new Broker({
-    clientEndpoint: `inproc://testcloud-${tag}-clients`,
-    workerEndpoint: `inproc://testcloud-${tag}-workers`,
+    clientEndpoint: `mem://testcloud-${tag}-clients`,
+    workerEndpoint: `mem://testcloud-${tag}-workers`,
     logger: createLogger('testbroker', { quiet }),
   });
   const endpoints = await broker.start();

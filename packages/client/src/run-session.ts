@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import type { JobResult } from '@testcloud/protocol';
+import { CoalescedOutput } from './coalesced-output.js';
 import { CommandPlan } from './command-plan.js';
 import { ClientError } from './errors.js';
 import { HumanReporter, type Output } from './human-reporter.js';
@@ -47,6 +48,7 @@ export class RunSession {
   private readonly progress: ProgressLine | undefined;
   private readonly state: ProgressState;
   private readonly ordered: OrderedOutput | undefined;
+  private readonly coalesced: CoalescedOutput | undefined;
   private junit: JUnitReport | undefined;
   /** The commands a worker has taken (QUEUED) and not answered: since when (Unix ms), and which. */
   private readonly held = new Map<number, { at: number; worker: string | undefined }>();
@@ -65,8 +67,10 @@ export class RunSession {
       return cmd === undefined ? undefined : this.timings?.estimate(cmd);
     });
     this.progress = options.progress ? new ProgressLine(options.stderr, this.state) : undefined;
-    const out = this.progress ? this.progress.guard(options.stdout) : options.stdout;
-    const err = this.progress ? this.progress.guard(options.stderr) : options.stderr;
+    // The status line redraws after each write, so it needs them as they come.
+    this.coalesced = this.progress ? undefined : new CoalescedOutput(options.stdout);
+    const out = this.progress ? this.progress.guard(options.stdout) : this.coalesced!;
+    const err = this.progress ? this.progress.guard(options.stderr) : this.coalesced!.beside(options.stderr);
     this.reporter = options.json
       ? new JsonReporter(out, err, { quiet: options.quiet ?? false })
       : new HumanReporter(out, options.color, err, { quiet: options.quiet ?? false, tag: options.tag ?? false, stderr: options.stderrMode ?? 'on-failure' });
@@ -131,6 +135,7 @@ export class RunSession {
     const halted = `not run: ${summary.halted ?? 'the run halted'}`;
     this.junit?.write(run.elapsed, [...summary.notRun.map((cmd) => skippedCase(cmd, halted)), ...this.resumeSkipped()]);
     this.reporter.summary(summary);
+    this.coalesced?.flush();
     return summary;
   }
 
@@ -160,6 +165,7 @@ export class RunSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.coalesced?.flush();
     this.progress?.stop();
     this.junit?.close();
     try {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Dealer } from 'zeromq';
+import { zeromq } from './zeromq.js';
 import { Channel } from './channel.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './codec.js';
 import { createLogger, type Logger } from './logger.js';
 import type { CurveSettings } from './keys.js';
+import { MemoryDealer, isMemoryEndpoint, type DealerPort } from './memory-transport.js';
 import type { Message, MessageOfType } from './messages.js';
 
 export const DEFAULT_HEARTBEAT = 1000;
@@ -63,8 +64,8 @@ export class BrokerLink {
 
   private readonly log: Logger;
   private readonly routingId: string;
-  private socket: Dealer | undefined;
-  private channel: Channel | undefined;
+  /** The current connection; a reconnect replaces it, and loops of older ones end. */
+  private port: DealerPort | undefined;
   private interval: number;
   private backoff: number;
   private lastHeard = 0;
@@ -92,7 +93,7 @@ export class BrokerLink {
   /** Sends while connected; while not, drops (the owner resends what matters in onSession). */
   send(message: Message): boolean {
     if (this.state !== 'connected') return false;
-    this.channel!.send(message);
+    this.port!.send(message);
     return true;
   }
 
@@ -102,19 +103,29 @@ export class BrokerLink {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.timer);
-    if (wasConnected && this.channel) {
-      this.channel.send({ type: 'bye', reason });
+    if (wasConnected && this.port) {
+      this.port.send({ type: 'bye', reason });
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.channel.drained(), new Promise((resolve) => (timer = setTimeout(resolve, flushTimeout)))]);
+      await Promise.race([this.port.drained(), new Promise((resolve) => (timer = setTimeout(resolve, flushTimeout)))]);
       clearTimeout(timer);
     }
-    this.socket?.close();
+    this.port?.close();
     await Promise.allSettled(this.loops);
   }
 
   private open(): void {
+    const port = isMemoryEndpoint(this.options.endpoint) ? new MemoryDealer(this.options.endpoint, this.routingId) : this.openSocket();
+    this.port = port;
+    const loop = this.serve(port);
+    this.loops.add(loop);
+    void loop.finally(() => this.loops.delete(loop));
+    this.greet();
+  }
+
+  /** A ZeroMQ DEALER to the broker, watched for dropped connections and refused handshakes. */
+  private openSocket(): DealerPort {
     const maxMessageSize = this.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    const socket = new Dealer({
+    const socket = new (zeromq().Dealer)({
       linger: 0,
       maxMessageSize,
       // The same routing id on every socket lets the broker's ROUTER hand the old identity over.
@@ -127,16 +138,14 @@ export class BrokerLink {
         ? { curveServerKey: this.options.curve.serverKey, curvePublicKey: this.options.curve.publicKey, curveSecretKey: this.options.curve.secretKey }
         : {}),
     });
-    const channel = new Channel(socket, {
+    const port = new Channel(socket, {
       maxMessageSize,
       onDropped: (error) => this.log.limited(`drop-${error.code}`, `dropped a bad message from the broker (${error.code}: ${error.message})`),
       onSendError: (error) => this.log.limited('send', `cannot send to the broker: ${String(error)}`),
     });
-    this.socket = socket;
-    this.channel = channel;
     let dropped = false;
     socket.events.on('disconnect', () => {
-      if (this.socket !== socket || this.state === 'closed') return;
+      if (this.port !== port || this.state === 'closed') return;
       dropped = true;
       this.lost('the connection to the broker dropped');
     });
@@ -152,27 +161,24 @@ export class BrokerLink {
     socket.events.on('handshake:error:protocol', onHandshakeError);
     socket.events.on('handshake:error:other', onHandshakeError);
     socket.events.on('connect', () => {
-      if (this.socket !== socket || this.state === 'closed' || !dropped) return;
+      if (this.port !== port || this.state === 'closed' || !dropped) return;
       // ZeroMQ reconnected by itself (the broker restarted, or the link came back): new session.
       dropped = false;
       this.greet();
     });
     socket.connect(this.options.endpoint);
-    const loop = this.serve(socket, channel);
-    this.loops.add(loop);
-    void loop.finally(() => this.loops.delete(loop));
-    this.greet();
+    return port;
   }
 
-  private async serve(socket: Dealer, channel: Channel): Promise<void> {
+  private async serve(port: DealerPort): Promise<void> {
     try {
-      for await (const message of channel.messages()) {
-        if (this.socket !== socket || this.state === 'closed') break;
+      for await (const message of port.messages()) {
+        if (this.port !== port || this.state === 'closed') break;
         this.lastHeard = Date.now();
         this.onMessage(message);
       }
     } catch (error) {
-      if (this.socket === socket && this.state !== 'closed') this.log.warn(`receive loop failed: ${String(error)}`);
+      if (this.port === port && this.state !== 'closed') this.log.warn(`receive loop failed: ${String(error)}`);
     }
   }
 
@@ -218,7 +224,7 @@ export class BrokerLink {
     if (this.state === 'closed') return;
     this.state = this.state === 'connected' ? 'connected' : 'connecting';
     this.greetedAt = Date.now();
-    this.channel!.send(this.options.greeting());
+    this.port!.send(this.options.greeting());
   }
 
   private schedule(): void {
@@ -237,7 +243,7 @@ export class BrokerLink {
         this.reopen();
         return;
       }
-      this.channel!.send(this.options.heartbeat?.() ?? { type: 'heartbeat' });
+      this.port!.send(this.options.heartbeat?.() ?? { type: 'heartbeat' });
     } else if (now - this.greetedAt > this.backoff) {
       // Unanswered greeting: start over on a fresh socket, waiting longer each time.
       this.backoff = Math.min(this.backoff * 2, this.options.reconnectMax ?? RECONNECT_MAX);
@@ -246,7 +252,7 @@ export class BrokerLink {
   }
 
   private reopen(): void {
-    this.socket?.close();
+    this.port?.close();
     this.open();
   }
 }

@@ -1,6 +1,7 @@
 import { decode, encode } from './codec.js';
 import { ProtocolError } from './errors.js';
 import type { Message } from './messages.js';
+import type { DealerPort, RouterPort } from './memory-transport.js';
 import { SendQueue, type SendSocket } from './send-queue.js';
 
 /**
@@ -9,6 +10,7 @@ import { SendQueue, type SendSocket } from './send-queue.js';
  */
 export interface FrameSocket extends SendSocket {
   [Symbol.asyncIterator](): AsyncIterator<Buffer[]>;
+  close(): void;
 }
 
 export interface ChannelOptions {
@@ -41,6 +43,11 @@ export abstract class MessageChannel<Received> {
     return this.queue.drained();
   }
 
+  /** Closes the socket: what is still queued is dropped, and `messages()` ends. */
+  close(): void {
+    this.socket.close();
+  }
+
   /** Every message received until the socket closes, garbage left out. */
   async *messages(): AsyncGenerator<Received> {
     for await (const frames of this.socket) {
@@ -66,7 +73,7 @@ export abstract class MessageChannel<Received> {
 }
 
 /** A DEALER-side channel: messages in, messages out, garbage counted and dropped. */
-export class Channel extends MessageChannel<Message> {
+export class Channel extends MessageChannel<Message> implements DealerPort {
   send(message: Message): void {
     this.queue.push(encode(message));
   }
@@ -82,7 +89,7 @@ export interface Routed {
 }
 
 /** A ROUTER-side channel: every message in and out carries the peer's routing id. */
-export class RouterChannel extends MessageChannel<Routed> {
+export class RouterChannel extends MessageChannel<Routed> implements RouterPort {
   send(peer: Buffer, message: Message): void {
     this.queue.push([peer, ...encode(message)]);
   }

@@ -4,6 +4,8 @@ export { TestcloudError, ProtocolError, type ProtocolErrorCode } from './errors.
 export { encodeStream, decodeStream } from './stream-encoding.js';
 export { resultLeaf, ResultHasher, hashResults } from './result-hash.js';
 export { DEFAULT_CLIENT_ENDPOINT, DEFAULT_WORKER_ENDPOINT } from './defaults.js';
+export { zeromq } from './zeromq.js';
+export { MemoryRouter, MemoryDealer, isMemoryEndpoint, type RouterPort, type DealerPort } from './memory-transport.js';
 export { Channel, RouterChannel, type FrameSocket, type ChannelOptions, type Routed } from './channel.js';
 export { createLogger, type Logger } from './logger.js';
 export { formatError } from './format-error.js';
