@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { SpawnerExecutor, type ExecOutcome, type ExecRequest } from '../../packages/worker/dist/index.js';
+import { SpawnerExecutor, prestartSpawner, type ExecOutcome, type ExecRequest } from '../../packages/worker/dist/index.js';
 import { SPAWNER_SCRIPT } from '../../packages/worker/dist/spawner-script.js';
 import { Marks } from '../helpers/marks.js';
 import { spawnProcess } from '../helpers/processes.js';
@@ -268,6 +268,33 @@ describe('SpawnerExecutor: a job whose shell exited while what it left holds its
     expect(await a).toMatchObject({ exitcode: 0, stopped: 'cancelled' });
     await writeFile(gate, 'go\n');
     expect(text(await b)).toMatchObject({ exitcode: 0, signal: null, stdout: 'B ran\n', stopped: null });
+  });
+});
+
+describe('SpawnerExecutor: a Python started ahead of need (testclient --local starts it before parsing its options)', () => {
+  it('is the one the next executor of that Python runs its jobs with, in the executor’s own directory', async () => {
+    const pid = prestartSpawner('python3');
+    expect(pid).toBeGreaterThan(0);
+    const home = mkdtempSync(join(tmpdir(), 'tc-prestart-'));
+    onTestFinished(() => rmSync(home, { recursive: true, force: true }));
+    const run = executor({ slots: 1, python: 'python3' });
+    run.prestart(home);
+    const outcome = await run.run(request('echo "$PPID $(pwd)"', { cwd: home }));
+    expect(outcome.stdout.toString()).toBe(`${pid} ${home}\n`);
+  });
+
+  it('holds nothing open: a process that never uses it exits as it would have, and the Python goes with it', async () => {
+    const mark = `tc-prestart-${randomBytes(6).toString('hex')}`;
+    const script = `
+      import { prestartSpawner } from ${JSON.stringify(new URL('../../packages/worker/dist/index.js', import.meta.url).href)};
+      console.log(prestartSpawner('python3'));
+    `;
+    const driver = spawnProcess('driver', process.execPath, ['--input-type=module', '-e', script], { env: { TC_MARK: mark } });
+    const pythonPid = Number((await driver.waitForLine(/^(\d+)$/m))[1]);
+    expect(await driver.waitForExit()).toEqual({ code: 0, signal: null });
+    // It carried the driver's environment, marker included; with its stdin closed it exits.
+    expect(pythonPid).toBeGreaterThan(0);
+    await waitForNoProcessWith(mark);
   });
 });
 

@@ -28,7 +28,11 @@ export function syntheticResult(
     stdoutTruncated: 0,
     stderrTruncated: 0,
     duration: 0,
-    ...why,
+    // In the order a worker's results have (and the codec's parser gives), so that --json
+    // prints every result's fields alike, whether it crossed a socket or not (mem://).
+    worker: why.worker,
+    error: why.error,
+    stopped: why.stopped,
   };
 }
 

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { Chalk } from 'chalk';
 import { curveFromFlags, parseDuration, parseSize } from '@testcloud/protocol';
+import { prestartDefaultSpawner } from '@testcloud/worker';
 import { EXIT } from '@testcloud/protocol/cli-kit';
 import type { ClientArgs } from './cli-options.js';
 import { readCommands } from './command-reader.js';
@@ -12,6 +13,19 @@ import { jobEnv } from './job-env.js';
 import type { LocalPool } from './local-pool.js';
 import { runCommands } from './run.js';
 import { RunSession } from './run-session.js';
+
+/**
+ * What may start before the options are parsed. For `--local` (fast executor), the worker's
+ * Python: it boots on the other core while yargs loads and parses. Only a guess from the raw
+ * arguments, so it must be harmless when wrong: an unused Python exits with us.
+ */
+export function prestart(args: readonly string[], env: NodeJS.ProcessEnv): void {
+  if (args.some((arg) => arg === '--help' || arg === '-h' || arg === '--version')) return;
+  const local = env.TESTCLIENT_LOCAL !== undefined || args.some((arg) => arg === '--local' || arg.startsWith('--local='));
+  const executor = args.findIndex((arg) => arg === '--executor' || arg.startsWith('--executor='));
+  const fast = executor === -1 ? (env.TESTCLIENT_EXECUTOR ?? 'fast') === 'fast' : args[executor] === '--executor=fast' || args[executor + 1] === 'fast';
+  if (local && fast) prestartDefaultSpawner();
+}
 
 /**
  * What testclient does once its options are parsed: checks them, starts the embedded pool for

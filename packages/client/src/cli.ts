@@ -26,4 +26,10 @@ function mainModule(): string {
   }
 }
 
+// The run path is needed anyway unless this is --help or --version; loaded first, it can start
+// what takes a while (--local's Python) before yargs takes its ~20 ms.
+const args = process.argv.slice(2);
+if (args.includes('--local') || args.some((arg) => arg.startsWith('--local=')) || process.env.TESTCLIENT_LOCAL !== undefined) {
+  ((await import(mainModule())) as typeof import('./cli-main.js')).prestart(args, process.env);
+}
 void runCli<ClientArgs>({ ...clientCli, main });

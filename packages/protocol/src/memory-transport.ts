@@ -15,8 +15,9 @@ import type { Message } from './messages.js';
  * sender's current turn, as it would from a socket, so no handler runs inside another.
  *
  * A message object is shared by sender and receiver. Senders build a fresh object for every
- * message and nobody changes one after sending or receiving it; the memory-transport tests hold
- * the codebase to that.
+ * message and nobody changes one after sending or receiving it: keep it so. (A review froze every
+ * message in flight and ran --local with each executor, retries, timeouts and halts: nothing
+ * wrote to one.) The message size limit is not applied: nothing is framed.
  */
 
 const SCHEME = 'mem://';
@@ -140,7 +141,10 @@ export class MemoryDealer implements DealerPort {
   private router: MemoryRouter | undefined;
   private closed = false;
 
-  /** Like a ZeroMQ connect, this succeeds with nobody listening: messages wait for no one. */
+  /**
+   * Like a ZeroMQ connect, this succeeds with nobody listening; unlike it, what is sent before a
+   * router is bound is lost (a BrokerLink greets again until it is answered).
+   */
   constructor(
     private readonly endpoint: string,
     routingId: string,

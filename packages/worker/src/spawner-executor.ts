@@ -6,7 +6,7 @@ import type { ExecOutcome, ExecRequest, Executor } from './executor.js';
 import { OutputCapture } from './output-capture.js';
 import { DEFAULT_KILL_GRACE, StopWatch } from './process-group.js';
 import { SlotGate } from './slot-gate.js';
-import { Spawner } from './spawner.js';
+import { Spawner, prestartSpawner } from './spawner.js';
 
 const { SIGTERM, SIGCONT, SIGKILL } = constants.signals;
 
@@ -206,6 +206,11 @@ export class SpawnerExecutor implements Executor {
       gate?.leave();
     }
   }
+}
+
+/** Starts the Python that the next SpawnerExecutor (default python) will use; see prestartSpawner. */
+export function prestartDefaultSpawner(): void {
+  prestartSpawner(defaultPython());
 }
 
 /**

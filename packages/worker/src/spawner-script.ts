@@ -2,15 +2,17 @@
  * The persistent spawner behind the `fast` executor: one Python 3 process per worker that starts
  * every job with os.posix_spawn (vfork and exec: no copy of page tables, unlike bash's fork or
  * Node's spawn), runs at most SLOTS at once and starts a queued job the instant one ends, with no
- * round trip to Node in between. Run as `python3 -I -S -c SPAWNER_SCRIPT testcloud-spawner SLOTS`
- * (-I -S: no site, user site or PYTHON* variables; start-up takes a third of the time), in the
- * directory where jobs need no `chdir`; SLOTS 0 is no limit.
+ * round trip to Node in between. Run as `python3 -I -S -c SPAWNER_SCRIPT testcloud-spawner`
+ * (-I -S: no site, user site or PYTHON* variables; start-up takes a third of the time). It
+ * needs nothing from its command line or directory, so it can be started before the worker knows
+ * its options (prestartSpawner): it learns them from its first line.
  *
  * Node -> Python (stdin), one JSON array per line (JSON escapes a command's newlines):
  *
- *   ["e", {NAME: VALUE, ...}]             the jobs' environment (first line): execa gives jobs the
- *                                         worker's, and Python's own may differ (it adds LC_CTYPE
- *                                         in the C locale)
+ *   ["e", {NAME: VALUE, ...}, SLOTS, HOME] first line, once: the jobs' environment (execa gives
+ *                                         jobs the worker's, and Python's own may differ: it adds
+ *                                         LC_CTYPE in the C locale), the most jobs run at once
+ *                                         (0: no limit) and the directory where jobs need no chdir
  *   ["r", SEQ, CMD, CWD, ENV|null, MAX]   run `sh -c CMD` in CWD ('' = where Python runs) with ENV
  *                                         on top of the environment, keeping MAX bytes per stream;
  *                                         it waits in a FIFO while SLOTS jobs run
@@ -74,7 +76,7 @@ class Job(object):
 
 
 class Spawner(object):
-    def __init__(self, slots):
+    def __init__(self, env, slots):
         self.slots = slots
         self.queued = {}  # seq -> run request; a dict keeps the order they came in
         self.jobs = {}  # seq -> Job, from its start until it has exited and its streams are closed
@@ -82,7 +84,7 @@ class Spawner(object):
         self.by_fd = {}  # stream reader -> (Job, 1 or 2)
         self.out = []
         self.partial = b''
-        self.env = {}
+        self.env = dict((utf8(name), utf8(value)) for name, value in env.items())
         self.shells = {}
         self.eof = False
         self.home = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
@@ -99,8 +101,9 @@ class Spawner(object):
         self.poll.register(1, 0)  # only to hear that Node has gone
         self.poll.register(self.wake, select.POLLIN)
 
-    def run(self):
+    def run(self, early):
         self.out.append(b'R %d.%d\n' % sys.version_info[:2])
+        self.take(early)  # requests that came with the first line
         self.flush()
         while not (self.eof and not self.queued and not self.jobs):
             reap = False
@@ -125,6 +128,9 @@ class Spawner(object):
             self.eof = True
             self.poll.unregister(0)
             return
+        self.take(data)
+
+    def take(self, data):
         lines = (self.partial + data).split(b'\n')
         self.partial = lines.pop()
         for line in lines:
@@ -139,8 +145,6 @@ class Spawner(object):
                 if job is not None:
                     for fd in list(job.fds):
                         self.close_stream(job, fd)
-            elif kind == 'e':
-                self.env = dict((utf8(name), utf8(value)) for name, value in request[1].items())
 
     def start(self, request):
         seq, cmd, cwd, extra, cap = request[1:6]
@@ -313,7 +317,20 @@ def describe(error, shell):
     return ('cannot start the command: %s' % error).replace('\n', ' ')
 
 
-Spawner(int(sys.argv[2]) or float('inf')).run()
+def first_line():
+    data = b''
+    while b'\n' not in data:
+        chunk = os.read(0, READ_SIZE)
+        if not chunk:
+            os._exit(0)  # started ahead of need, and not needed after all
+        data += chunk
+    line, rest = data.split(b'\n', 1)
+    return json.loads(line), rest
+
+
+setup, rest = first_line()
+os.chdir(utf8(setup[3]))
+Spawner(setup[1], setup[2] or float('inf')).run(rest)
 # Everything is written and every job is over: the interpreter's own teardown is not worth waiting for.
 os._exit(0)
 `;

@@ -105,12 +105,7 @@ export class Spawner {
   ) {
     this.ready = new Promise((resolve, reject) => (this.readyWaiter = { resolve, reject }));
     this.ready.catch(() => {});
-    this.child = spawn(python, ['-I', '-S', '-c', SPAWNER_SCRIPT, 'testcloud-spawner', String(Number.isFinite(slots) ? slots : 0)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-      cwd: home,
-      env,
-    });
+    this.child = takePrestarted(python) ?? startPython(python, env);
     this.child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (text: string) => (this.diagnostics = (this.diagnostics + text).slice(-2000)));
@@ -127,7 +122,7 @@ export class Spawner {
     });
     const jobEnv: Record<string, string> = {};
     for (const [name, value] of Object.entries(env)) if (value !== undefined) jobEnv[name] = value;
-    this.send(['e', jobEnv]);
+    this.send(['e', jobEnv, Number.isFinite(slots) ? slots : 0, home]);
     this.holdWhileBusy();
   }
 
@@ -310,4 +305,38 @@ export class Spawner {
     }
     this.holdWhileBusy();
   }
+}
+
+function startPython(python: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(python, ['-I', '-S', '-c', SPAWNER_SCRIPT, 'testcloud-spawner'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env });
+}
+
+/** A Python started ahead of need, waiting for its first line; the next Spawner of that Python adopts it. */
+let prestarted: { python: string; child: ChildProcess; failed: boolean } | undefined;
+
+/**
+ * Starts the spawner's Python now, before the worker knows its options: Python's ~10-15 ms
+ * start-up then overlaps whatever the process does before its first job (for testclient
+ * --local, parsing its options). Holds nothing open: if no Spawner takes it, Node exits as it
+ * would have, and Python, its stdin closed, exits too.
+ */
+export function prestartSpawner(python: string): number | undefined {
+  if (prestarted) return prestarted.child.pid;
+  const child = startPython(python, process.env);
+  const early = { python, child, failed: false };
+  // Until a Spawner adopts it, a failure to start is only noted: that Spawner starts its own.
+  child.on('error', () => (early.failed = true));
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as Socket).unref();
+  prestarted = early;
+  return child.pid;
+}
+
+function takePrestarted(python: string): ChildProcess | undefined {
+  const early = prestarted;
+  prestarted = undefined;
+  if (early === undefined) return undefined;
+  if (early.python === python && !early.failed && early.child.exitCode === null && early.child.signalCode === null) return early.child;
+  early.child.stdin!.end();
+  return undefined;
 }
