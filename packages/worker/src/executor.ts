@@ -9,7 +9,7 @@ export interface ExecRequest {
   /** Bytes kept per stream; the rest is counted and dropped. */
   maxOutput: number;
   /** Aborting kills the command's whole process group; the outcome says `stopped: 'cancelled'`. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Wall-clock limit in ms (0 or absent = none); time paused (`pauses`) does not count. */
   timeout?: number;
   /** Limit in ms on time without any output (0 or absent = none); it starts again on resume. */
@@ -31,6 +31,16 @@ export interface ExecRequest {
    * never starts (cancelled while queued, refused). It comes before the outcome.
    */
   onStart?(): void;
+}
+
+/**
+ * How a job is cancelled: the part of an AbortSignal that executors use, which the worker's
+ * cheaper Cancel (cancel.ts) also has. Listeners are added with { once: true } and take no event.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** Whether a job is paused now, and each change; the job's executor reads it as it reads `signal`. */

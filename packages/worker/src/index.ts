@@ -1,6 +1,6 @@
 export { Worker, DEFAULT_MAX_OUTPUT, sizedBatches, type WorkerOptions } from './worker.js';
 export { WorkerError, type WorkerErrorCode } from './errors.js';
-export type { Executor, ExecRequest, ExecOutcome } from './executor.js';
+export type { Executor, ExecRequest, ExecOutcome, CancelSignal } from './executor.js';
 export { ExecaExecutor } from './execa-executor.js';
 export { LauncherExecutor } from './launcher-executor.js';
 export { SpawnerExecutor, prestartDefaultSpawner } from './spawner-executor.js';

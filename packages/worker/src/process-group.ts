@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { PauseSignal } from './executor.js';
+import type { CancelSignal, PauseSignal } from './executor.js';
 
 /** Signals a command's whole process group; it may already be gone, which is fine. */
 export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
@@ -105,7 +105,7 @@ export class StopWatch {
   private readonly onAbort = () => this.stop('cancelled');
 
   constructor(
-    private readonly options: { timeout?: number; idleTimeout?: number; signal?: AbortSignal; pauses?: PauseSignal; killGrace?: number },
+    private readonly options: { timeout?: number; idleTimeout?: number; signal?: CancelSignal; pauses?: PauseSignal; killGrace?: number },
     private readonly stopNow: (grace: number) => void,
     /** A monotonic clock in ms (tests inject their own). */
     private readonly now: () => number = () => performance.now(),

@@ -1,3 +1,5 @@
+import type { CancelSignal } from './executor.js';
+
 /** Lets at most `size` callers through at once; the others wait their turn, in order. */
 export class SlotGate {
   private free: number;
@@ -8,7 +10,7 @@ export class SlotGate {
   }
 
   /** Resolves true once the caller holds a slot, or false if `signal` aborts first (no slot held). */
-  enter(signal?: AbortSignal): Promise<boolean> {
+  enter(signal?: CancelSignal): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
     if (this.free > 0) {
       this.free--;

@@ -66,6 +66,10 @@ interface Body {
   left: number;
 }
 
+/** See Spawner.send. */
+const QUEUE_DEEP = 3;
+const FLUSH_LATER = 2;
+
 /**
  * One persistent Python process (spawner-script.ts) that starts and watches every job of an
  * executor: Node sends a line per job and reads a few records back, batched, so a short job
@@ -76,6 +80,11 @@ export class Spawner {
   private readonly jobs = new Map<number, Job>();
   private seq = 0;
   private outgoing = '';
+  /** How `outgoing` will be written: at the end of this turn, or a little later (see send). */
+  private flushing: 'tick' | 'later' | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Jobs sent to Python that have not started (or failed, or been dropped) yet: its queue. */
+  private unstarted = 0;
   /** The start of a record header split across reads. */
   private partial: Buffer | undefined;
   private body: Body | undefined;
@@ -100,7 +109,7 @@ export class Spawner {
   constructor(
     readonly home: string,
     env: NodeJS.ProcessEnv,
-    slots: number,
+    private readonly slots: number,
     python = 'python3',
   ) {
     this.ready = new Promise((resolve, reject) => (this.readyWaiter = { resolve, reject }));
@@ -143,7 +152,8 @@ export class Spawner {
     const job: Job = { seq: ++this.seq, events, pid: 0, startedAt: undefined, exited: false, closed: false, over: false };
     this.jobs.set(job.seq, job);
     this.holdWhileBusy();
-    this.send(['r', job.seq, request.cmd, request.cwd === this.home ? '' : request.cwd, request.env ?? null, request.maxOutput]);
+    this.unstarted++;
+    this.send(['r', job.seq, request.cmd, request.cwd === this.home ? '' : request.cwd, request.env ?? null, request.maxOutput], false);
     return {
       signal: (signum) => {
         if (!job.over) this.send(['k', job.seq, signum]);
@@ -177,13 +187,28 @@ export class Spawner {
     }
   }
 
-  /** Requests made in one turn of the event loop go out in one write. */
-  private send(request: unknown[]): void {
-    if (this.outgoing === '') process.nextTick(() => this.flush());
+  /**
+   * Requests made in one turn of the event loop go out in one write. New jobs may wait a little
+   * longer (FLUSH_LATER ms) while Python's queue holds QUEUE_DEEP per slot, enough to keep every
+   * slot busy meanwhile: a write costs Node and Python a wake-up each, ~25 µs, as much as a
+   * tiny job costs the rest of the worker. Everything else (kills) goes at the end of the turn.
+   */
+  private send(request: unknown[], urgent = true): void {
     this.outgoing += `${JSON.stringify(request)}\n`;
+    if (this.flushing === 'tick') return;
+    if (urgent || this.unstarted < this.slots * QUEUE_DEEP) {
+      clearTimeout(this.flushTimer);
+      this.flushing = 'tick';
+      process.nextTick(() => this.flush());
+    } else if (this.flushing === undefined) {
+      this.flushing = 'later';
+      this.flushTimer = setTimeout(() => this.flush(), FLUSH_LATER);
+    }
   }
 
   private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushing = undefined;
     if (this.outgoing === '') return;
     this.child.stdin!.write(this.outgoing);
     this.outgoing = '';
@@ -241,6 +266,7 @@ export class Spawner {
         return;
       case 'S':
         if (!job) return;
+        this.unstarted--;
         job.pid = Number(fields[2]);
         job.startedAt = BigInt(fields[3]!);
         this.starting.push(job);
@@ -262,11 +288,14 @@ export class Spawner {
         return;
       case 'F':
         if (!job) return;
+        this.unstarted--;
         job.events.failed(header.slice(header.indexOf(' ', 2) + 1));
         this.finish(job);
         return;
       case 'Q':
-        if (job) this.finish(job);
+        if (!job) return;
+        this.unstarted--;
+        this.finish(job);
         return;
       default:
         return;

@@ -15,6 +15,7 @@ import {
   assertNever,
   type CurveSettings,
 } from '@testcloud/protocol';
+import { Cancel } from './cancel.js';
 import { GroupReaper } from './group-reaper.js';
 import { ExecaExecutor } from './execa-executor.js';
 import type { ExecOutcome, Executor, PauseSignal } from './executor.js';
@@ -81,7 +82,7 @@ const COALESCE = 1;
 
 interface RunningJob {
   spec: JobSpec;
-  controller: AbortController;
+  cancel: Cancel;
   /** The session the job was received in; results of an older session are stale. */
   session: number;
   /** Running: it has left every queue (the executor's onStart). QUEUED says so to the broker. */
@@ -160,7 +161,7 @@ export class Worker {
       limits: options.host?.limits ?? {},
       interval: options.host?.loadInterval ?? 1000,
       logger: this.log,
-      kill: (id) => this.running.get(id)?.controller.abort(),
+      kill: (id) => this.running.get(id)?.cancel.abort(),
       onChange: () => {
         if (!this.guard.admitting) this.handBackUnstarted(`withholding slots: ${this.guard.withheldBecause}`);
         this.beat();
@@ -217,7 +218,7 @@ export class Worker {
     this.guard.stop();
     clearTimeout(this.recycleTimer);
     clearTimeout(this.confirmTimer);
-    for (const job of this.running.values()) job.controller.abort();
+    for (const job of this.running.values()) job.cancel.abort();
     await this.link.close(reason);
     await this.executor.close?.();
     this.reaper.close();
@@ -232,7 +233,7 @@ export class Worker {
     this.running.clear();
     for (const job of jobs) {
       this.dying.add(job);
-      job.controller.abort();
+      job.cancel.abort();
     }
     this.unconfirmed.clear();
     this.pendingResults = [];
@@ -294,7 +295,7 @@ export class Worker {
       case 'cancel':
         for (const ref of message.jobs) {
           const job = this.running.get(ref.id);
-          if (job && job.spec.attempt === ref.attempt) job.controller.abort();
+          if (job && job.spec.attempt === ref.attempt) job.cancel.abort();
         }
         return;
       case 'ok':
@@ -328,7 +329,7 @@ export class Worker {
       this.handBack([{ id: spec.id, attempt: spec.attempt }], `all ${this.options.slots} slot(s) are busy`);
       return;
     }
-    const job: RunningJob = { spec, controller: new AbortController(), session: this.session, started: false, handBack: undefined, pauses: this.guard.track(spec.id) };
+    const job: RunningJob = { spec, cancel: new Cancel(), session: this.session, started: false, handBack: undefined, pauses: this.guard.track(spec.id) };
     this.running.set(spec.id, job);
     const maxJobs = this.options.host?.maxJobs;
     if (maxJobs !== undefined && ++this.accepted >= maxJobs) this.drain(`recycling: took ${maxJobs} job(s) (--max-jobs ${maxJobs})`, { keepAccepted: true });
@@ -337,7 +338,7 @@ export class Worker {
     if (this.executing < this.executorRoom) this.execute(job);
     else {
       this.waiting.push(job);
-      job.controller.signal.addEventListener('abort', () => this.dropWaiting(job), { once: true });
+      job.cancel.addEventListener('abort', () => this.dropWaiting(job));
     }
   }
 
@@ -367,7 +368,7 @@ export class Worker {
     for (const job of this.running.values()) {
       if (job.started || job.handBack !== undefined || job.session !== this.session) continue;
       job.handBack = reason;
-      job.controller.abort(); // a waiting job ends now; the executor drops a queued one
+      job.cancel.abort(); // a waiting job ends now; the executor drops a queued one
     }
   }
 
@@ -402,7 +403,7 @@ export class Worker {
         cwd: where.dir ?? '',
         ...(spec.env !== undefined ? { env: spec.env } : {}),
         maxOutput: this.options.maxOutput ?? DEFAULT_MAX_OUTPUT,
-        signal: job.controller.signal,
+        signal: job.cancel,
         pauses: job.pauses,
         timeout: spec.timeout,
         idleTimeout: spec.idleTimeout,
