@@ -76,18 +76,20 @@ class Job(object):
 
 
 class Spawner(object):
-    def __init__(self, env, slots):
-        self.slots = slots
+    def __init__(self):
+        # Everything that needs no word from Node is done before the first line: a prestarted
+        # spawner answers that line at once.
+        self.slots = float('inf')
         self.queued = {}  # seq -> run request; a dict keeps the order they came in
         self.jobs = {}  # seq -> Job, from its start until it has exited and its streams are closed
         self.by_pid = {}  # leader pid -> Job whose exit is not known yet
         self.by_fd = {}  # stream reader -> (Job, 1 or 2)
         self.out = []
         self.partial = b''
-        self.env = dict((utf8(name), utf8(value)) for name, value in env.items())
+        self.env = {}
         self.shells = {}
         self.eof = False
-        self.home = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+        self.home = None
         self.null = os.open('/dev/null', os.O_RDONLY)
         # Signals Python ignores (SIGPIPE, SIGXFSZ) would stay ignored in jobs; handled ones are reset by exec.
         self.ignored = [s for s in signal.valid_signals() if signal.getsignal(s) == signal.SIG_IGN]
@@ -100,6 +102,12 @@ class Spawner(object):
         self.poll.register(0, select.POLLIN)
         self.poll.register(1, 0)  # only to hear that Node has gone
         self.poll.register(self.wake, select.POLLIN)
+
+    def configure(self, env, slots, home):
+        os.chdir(utf8(home))
+        self.home = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+        self.env = dict((utf8(name), utf8(value)) for name, value in env.items())
+        self.slots = slots or float('inf')
 
     def run(self, early):
         self.out.append(b'R %d.%d\n' % sys.version_info[:2])
@@ -328,9 +336,10 @@ def first_line():
     return json.loads(line), rest
 
 
+spawner = Spawner()
 setup, rest = first_line()
-os.chdir(utf8(setup[3]))
-Spawner(setup[1], setup[2] or float('inf')).run(rest)
+spawner.configure(setup[1], setup[2], setup[3])
+spawner.run(rest)
 # Everything is written and every job is over: the interpreter's own teardown is not worth waiting for.
 os._exit(0)
 `;
