@@ -20,6 +20,16 @@ describe('stdout gathered into one write per turn of the event loop', () => {
     expect(writes).toEqual([['out', 'a\nb\nc\n']]);
   });
 
+  it('does not hold a long turn’s output to its end: it writes every 64 KiB', () => {
+    const { writes, stdout } = screen();
+    const out = new CoalescedOutput(stdout);
+    const line = `${'x'.repeat(1023)}\n`;
+    for (let k = 0; k < 64; k++) out.write(line);
+    expect(writes).toEqual([['out', line.repeat(64)]]);
+    out.write(line);
+    expect(writes).toHaveLength(1);
+  });
+
   it('keeps stdout and stderr in the order they were printed', () => {
     const { writes, stdout, stderr } = screen();
     const out = new CoalescedOutput(stdout);

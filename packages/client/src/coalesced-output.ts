@@ -1,5 +1,7 @@
 import type { Output } from './human-reporter.js';
 
+const FLUSH_AT = 64 * 1024;
+
 /**
  * stdout that gathers what one turn of the event loop prints into one write. A write to a pipe
  * or file costs Node ~10 µs however little it carries, and a run of tiny commands prints a line
@@ -9,6 +11,8 @@ import type { Output } from './human-reporter.js';
 export class CoalescedOutput implements Output {
   private chunks: Array<string | Buffer> = [];
   private binary = false;
+  /** Characters or bytes gathered. */
+  private size = 0;
   private scheduled: NodeJS.Immediate | undefined;
 
   constructor(private readonly out: Output) {}
@@ -16,8 +20,12 @@ export class CoalescedOutput implements Output {
   write(chunk: string | Buffer): boolean {
     if (chunk.length === 0) return true;
     this.chunks.push(chunk);
+    this.size += chunk.length;
     if (typeof chunk !== 'string') this.binary = true;
-    this.scheduled ??= setImmediate(() => this.flush());
+    // A turn can be long (a socket with thousands of results waiting): what it prints is not
+    // held to its end.
+    if (this.size >= FLUSH_AT) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush());
     return true;
   }
 
@@ -28,6 +36,7 @@ export class CoalescedOutput implements Output {
     if (this.chunks.length === 0) return;
     const chunks = this.chunks;
     this.chunks = [];
+    this.size = 0;
     const binary = this.binary;
     this.binary = false;
     if (chunks.length === 1) this.out.write(chunks[0]!);

@@ -21,7 +21,9 @@
  *   ["a", SEQ]                            stop reading the job's streams (children it left running
  *                                         hold them)
  *
- * Python -> Node (stdout), records of an ASCII header line, batched into one write per wake-up:
+ * Python -> Node (stdout), records of an ASCII header line, batched into one write per wake-up
+ * (held up to HOLD while a job's streams have closed and its exit is not read yet, so that a
+ * job's end costs Node one wake-up):
  *
  *   R MAJOR.MINOR          ready (once, first)
  *   S SEQ PID NS           started as PID, leader of its own process group, at NS (CLOCK_MONOTONIC)
@@ -52,6 +54,7 @@ if sys.version_info < (3, 8):
 import codecs, errno, json, select, signal, time
 
 READ_SIZE = 65536
+HOLD = 0.002  # seconds; see run()
 ENDED = select.POLLHUP | select.POLLERR | select.POLLNVAL
 POSIX_SPAWN_DUP2 = os.POSIX_SPAWN_DUP2
 
@@ -86,6 +89,8 @@ class Spawner(object):
         self.by_fd = {}  # stream reader -> (Job, 1 or 2)
         self.out = []
         self.partial = b''
+        self.closing = set()  # jobs whose streams are closed and whose exit is not read yet
+        self.hold_until = None  # when records held for such a job go anyway
         self.env = {}
         self.shells = {}
         self.eof = False
@@ -115,7 +120,8 @@ class Spawner(object):
         self.flush()
         while not (self.eof and not self.queued and not self.jobs):
             reap = False
-            for fd, events in self.poll.poll():
+            timeout = None if self.hold_until is None else max(0.0, (self.hold_until - time.monotonic()) * 1000)
+            for fd, events in self.poll.poll(timeout):
                 if fd in self.by_fd:
                     self.on_stream(fd, events)
                 elif fd == self.wake:
@@ -129,7 +135,17 @@ class Spawner(object):
                 self.reap()
             while self.queued and len(self.jobs) < self.slots:
                 self.start(self.queued.pop(next(iter(self.queued))))
+            # A job's streams mostly close a moment before its exit can be read (SIGCHLD comes
+            # next): its records wait for the exit, up to HOLD, so that Node is woken once per
+            # job, and not before the next job has started in its slot.
+            if self.closing and self.out:
+                if self.hold_until is None:
+                    self.hold_until = time.monotonic() + HOLD
+                if time.monotonic() < self.hold_until:
+                    continue
+            self.hold_until = None
             self.flush()
+        self.flush()
 
     def on_input(self, data):
         if not data:
@@ -248,6 +264,8 @@ class Spawner(object):
         if not job.fds:
             if job.exited:
                 self.end(job)
+            else:
+                self.closing.add(job)
             self.out.append(b'C %d\n' % job.seq)
 
     def reap(self):
@@ -269,6 +287,7 @@ class Spawner(object):
                 status = os.WTERMSIG(raw) if killed else os.WEXITSTATUS(raw)
             del self.by_pid[pid]
             job.exited = True
+            self.closing.discard(job)
             if killed:
                 self.out.append(b'X %d - %d\n' % (job.seq, status))
             else:
