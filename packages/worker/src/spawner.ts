@@ -132,6 +132,9 @@ export class Spawner {
     const jobEnv: Record<string, string> = {};
     for (const [name, value] of Object.entries(env)) if (value !== undefined) jobEnv[name] = value;
     this.send(['e', jobEnv, Number.isFinite(slots) ? slots : 0, home]);
+    // Now, not at the end of the turn: a prestarted Python is waiting for this line, and the
+    // turn that starts a worker goes on for a while (~5 ms in testclient --local).
+    this.flush();
     this.holdWhileBusy();
   }
 
