@@ -68,6 +68,10 @@ describe('testclient errors', () => {
     [['--local', '0'], /--local takes a number of worker slots >= 1/],
     [['--nope'], /Unknown argument: nope/],
     [['--connect-timeout', 'soon'], /"soon" is not a duration/],
+    [['--broker', 'tcp://nohost'], /cannot connect to "tcp:\/\/nohost": Invalid argument \(expected e\.g\. tcp:\/\/127\.0\.0\.1:2224\)/],
+    [['--broker', 'smtp://127.0.0.1:25'], /cannot connect to "smtp:\/\/127\.0\.0\.1:25": Protocol not supported/],
+    // The in-process transport of --local is not an endpoint anyone else can use.
+    [['--broker', 'mem://testcloud'], /no broker of this process listens on mem:\/\/testcloud/],
   ])('exits 2 with a one-line error for %j', async (args, pattern) => {
     const client = await runClient(args, 'true\n');
     expect(client.code, client.proc.describe()).toBe(2);
@@ -84,6 +88,8 @@ describe('testworker and testbroker errors', () => {
     [['--cwd', '/nonexistent/testcloud'], /--cwd \/nonexistent\/testcloud is not a directory/],
     [['--max-output', 'lots'], /"lots" is not a size/],
     [['--nope'], /Unknown argument: nope/],
+    [['--broker', 'tcp://127.0.0.1'], /cannot connect to "tcp:\/\/127\.0\.0\.1": Invalid argument/],
+    [['--broker', 'mem://testcloud'], /no broker of this process listens on mem:\/\/testcloud/],
   ])('testworker exits 2 with a one-line error for %j', async (args, pattern) => {
     const worker = spawnBin('testworker', ['--broker', `tcp://127.0.0.1:${await deadPort()}`, ...args]);
     expect((await worker.waitForExit()).code, worker.describe()).toBe(2);
@@ -95,6 +101,8 @@ describe('testworker and testbroker errors', () => {
     [['--clients', 'tcp://127.0.0.1:*', '--nope'], /Unknown argument: nope/],
     [['--clients', 'tcp://127.0.0.1:*', '--max-message-size', 'huge'], /"huge" is not a size/],
     [['--clients', 'nonsense'], /"nonsense" is not a ZeroMQ endpoint/],
+    [['--clients', 'mem://testcloud'], /"mem:\/\/testcloud" is not a ZeroMQ endpoint/],
+    [['--clients', 'tcp://127.0.0.1:*', '--upstream', 'tcp://'], /cannot connect to "tcp:\/\/": Invalid argument/],
   ])('testbroker exits 2 with a one-line error for %j', async (args, pattern) => {
     const broker = spawnBin('testbroker', [...args, ...loopback]);
     expect((await broker.waitForExit()).code, broker.describe()).toBe(2);

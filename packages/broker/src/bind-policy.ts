@@ -3,11 +3,10 @@ import { BrokerError } from './errors.js';
 
 /** The host part of a ZeroMQ endpoint, or null for transports that never leave the machine. */
 export function endpointHost(endpoint: string): string | null {
-  const match = /^(tcp|ipc|inproc|mem|ws|wss|udp):\/\/(.*)$/.exec(endpoint);
+  const match = /^(tcp|ipc|inproc|ws|wss|udp):\/\/(.*)$/.exec(endpoint);
   if (!match) throw new BrokerError('TESTCLOUD_BAD_ENDPOINT', `"${endpoint}" is not a ZeroMQ endpoint (expected e.g. tcp://127.0.0.1:2224)`);
   const [, transport, rest] = match as unknown as [string, string, string];
-  // mem:// is testcloud's own in-process transport (memory-transport.ts), used by --local.
-  if (transport === 'ipc' || transport === 'inproc' || transport === 'mem') return null;
+  if (transport === 'ipc' || transport === 'inproc') return null;
   const bracketed = /^\[([^\]]+)\](?::.*)?$/.exec(rest);
   if (bracketed) return bracketed[1]!;
   const colon = rest.lastIndexOf(':');

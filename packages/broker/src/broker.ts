@@ -31,6 +31,8 @@ export interface BrokerOptions {
   workerEndpoint: string;
   /** Allow binding a non-loopback address without authentication. */
   insecure?: boolean;
+  /** The endpoints may be mem:// names, for a worker and a client in this same process. */
+  inProcess?: boolean;
   /** CURVE on both sockets: the broker's key pair and who may connect to each side. */
   security?: { keyPair: KeyPair; allow: AllowLists };
   /** Most jobs one client may have queued or running; announced in OK so clients hold back. */
@@ -105,8 +107,11 @@ export class Broker {
   async start(): Promise<{ client: string; worker: string }> {
     const insecure = this.options.insecure ?? false;
     const security = this.options.security;
+    // mem:// never leaves the process, and only an embedded broker (testclient --local) may use
+    // it; anything else must be a ZeroMQ endpoint.
+    const inProcess = (endpoint: string) => this.options.inProcess === true && isMemoryEndpoint(endpoint);
     const publicBinds = [this.options.clientEndpoint, this.options.workerEndpoint].filter(
-      (endpoint) => checkBindAllowed(endpoint, { insecure: insecure || security !== undefined }).public,
+      (endpoint) => !inProcess(endpoint) && checkBindAllowed(endpoint, { insecure: insecure || security !== undefined }).public,
     );
     if (!security) {
       for (const endpoint of publicBinds) {
@@ -145,7 +150,7 @@ export class Broker {
     });
     const open = async (endpoint: string, side: 'client' | 'worker'): Promise<[RouterPort, string]> => {
       // In one process (testclient --local) nothing needs ZeroMQ; see memory-transport.ts.
-      if (isMemoryEndpoint(endpoint)) return [MemoryRouter.bind(endpoint), endpoint];
+      if (inProcess(endpoint)) return [MemoryRouter.bind(endpoint), endpoint];
       const socket = new (zeromq().Router)({ ...socketOptions, ...curve(side === 'client' ? 'clients' : 'workers') });
       const bound = await bindSocket(socket, endpoint).catch((error: unknown) => {
         socket.close();

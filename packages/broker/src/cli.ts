@@ -6,7 +6,7 @@ import { brokerCli, type BrokerArgs } from './cli-options.js';
 const MIN_ACK_TIMEOUT = 100;
 
 async function main(args: BrokerArgs): Promise<number> {
-  const [{ parseSize, parseDuration, createLogger, readKeyPair, readAuthorizedKeys, curveFromFlags }, { Broker }] = await Promise.all([
+  const [{ parseSize, parseDuration, createLogger, readKeyPair, readAuthorizedKeys, curveFromFlags, checkEndpoint }, { Broker }] = await Promise.all([
     import('@testcloud/protocol'),
     import('./broker.js'),
   ]);
@@ -55,6 +55,8 @@ async function main(args: BrokerArgs): Promise<number> {
   });
   const upstreamCurve = curveFromFlags(args.upstreamKey, args.upstreamBrokerKey);
   if (upstreamCurve && args.upstream === undefined) throw new BrokerError('TESTCLOUD_BROKER_BAD_OPTION', '--upstream-key and --upstream-broker-key need --upstream');
+  // Before listening: a bad --upstream must not leave a broker half started.
+  if (args.upstream !== undefined) checkEndpoint(args.upstream);
   const endpoints = await broker.start();
   log.info(`listening for clients on ${endpoints.client} and for workers on ${endpoints.worker} (broker ${broker.id})`);
   if (security) {

@@ -22,7 +22,11 @@ import { RunSession } from './run-session.js';
 export function prestart(args: readonly string[], env: NodeJS.ProcessEnv): void {
   if (args.some((arg) => arg === '--help' || arg === '-h' || arg === '--version')) return;
   const local = env.TESTCLIENT_LOCAL !== undefined || args.some((arg) => arg === '--local' || arg.startsWith('--local='));
-  const executor = args.findIndex((arg) => arg === '--executor' || arg.startsWith('--executor='));
+  // The last one, as yargs takes the last of a repeated flag.
+  let executor = -1;
+  args.forEach((arg, at) => {
+    if (arg === '--executor' || arg.startsWith('--executor=')) executor = at;
+  });
   const fast = executor === -1 ? (env.TESTCLIENT_EXECUTOR ?? 'fast') === 'fast' : args[executor] === '--executor=fast' || args[executor + 1] === 'fast';
   if (local && fast) prestartDefaultSpawner();
 }

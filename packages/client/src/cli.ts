@@ -30,6 +30,10 @@ function mainModule(): string {
 // what takes a while (--local's Python) before yargs takes its ~20 ms.
 const args = process.argv.slice(2);
 if (args.includes('--local') || args.some((arg) => arg.startsWith('--local=')) || process.env.TESTCLIENT_LOCAL !== undefined) {
-  ((await import(mainModule())) as typeof import('./cli-main.js')).prestart(args, process.env);
+  try {
+    ((await import(mainModule())) as typeof import('./cli-main.js')).prestart(args, process.env);
+  } catch {
+    // Only a head start: main() loads it again and reports what is wrong in one line.
+  }
 }
 void runCli<ClientArgs>({ ...clientCli, main });

@@ -32,6 +32,7 @@ export async function startLocalPool(options: LocalPoolOptions): Promise<LocalPo
   const broker = new Broker({
     clientEndpoint: `mem://testcloud-${tag}-clients`,
     workerEndpoint: `mem://testcloud-${tag}-workers`,
+    inProcess: true,
     logger: createLogger('testbroker', { quiet }),
   });
   const endpoints = await broker.start();

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { zeromq } from './zeromq.js';
 import { Channel } from './channel.js';
+import { TestcloudError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './codec.js';
 import { createLogger, type Logger } from './logger.js';
 import type { CurveSettings } from './keys.js';
-import { MemoryDealer, isMemoryEndpoint, type DealerPort } from './memory-transport.js';
+import { MemoryDealer, MemoryRouter, isMemoryEndpoint, type DealerPort } from './memory-transport.js';
 import type { Message, MessageOfType } from './messages.js';
 
 export const DEFAULT_HEARTBEAT = 1000;
@@ -49,6 +50,26 @@ export interface BrokerLinkOptions {
 }
 
 /**
+ * Throws a one-line TestcloudError unless a link can connect to `endpoint`. ZeroMQ itself is
+ * asked (a socket that is closed at once): it refuses a malformed address or an unknown
+ * transport only when connect() is called, which for a link happens later, in a timer.
+ */
+export function checkEndpoint(endpoint: string): void {
+  if (isMemoryEndpoint(endpoint)) {
+    if (!MemoryRouter.isBound(endpoint)) throw new TestcloudError('TESTCLOUD_BAD_ENDPOINT', `no broker of this process listens on ${endpoint}`);
+    return;
+  }
+  const probe = new (zeromq().Dealer)({ linger: 0 });
+  try {
+    probe.connect(endpoint);
+  } catch (cause) {
+    throw new TestcloudError('TESTCLOUD_BAD_ENDPOINT', `cannot connect to "${endpoint}": ${(cause as Error).message} (expected e.g. tcp://127.0.0.1:2224)`, { cause });
+  } finally {
+    probe.close();
+  }
+}
+
+/**
  * A worker's or client's link to its broker, after the ZeroMQ guide's Paranoid Pirate: any
  * traffic counts as a heartbeat; after `liveness` silent intervals (or a dropped connection, or
  * a BYE) the link greets the broker again on a fresh socket, backing off from 1 s to 32 s. Every
@@ -75,6 +96,7 @@ export class BrokerLink {
   private readonly loops = new Set<Promise<void>>();
 
   constructor(private readonly options: BrokerLinkOptions) {
+    checkEndpoint(options.endpoint);
     this.log = options.logger ?? createLogger(options.role === 'worker' ? 'testworker' : 'testclient');
     this.routingId = `${options.role[0]}-${randomBytes(8).toString('hex')}`;
     this.interval = options.heartbeatInterval ?? DEFAULT_HEARTBEAT;
@@ -114,7 +136,10 @@ export class BrokerLink {
   }
 
   private open(): void {
-    const port = isMemoryEndpoint(this.options.endpoint) ? new MemoryDealer(this.options.endpoint, this.routingId) : this.openSocket();
+    // mem:// only where an embedded broker listens in this process (testclient --local); else it
+    // goes to ZeroMQ, which refuses it like any endpoint it does not know.
+    const endpoint = this.options.endpoint;
+    const port = isMemoryEndpoint(endpoint) && MemoryRouter.isBound(endpoint) ? new MemoryDealer(endpoint, this.routingId) : this.openSocket();
     this.port = port;
     const loop = this.serve(port);
     this.loops.add(loop);

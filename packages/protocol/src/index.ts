@@ -10,7 +10,7 @@ export { Channel, RouterChannel, type FrameSocket, type ChannelOptions, type Rou
 export { createLogger, type Logger } from './logger.js';
 export { formatError } from './format-error.js';
 export { parseDuration, parseSize } from './units.js';
-export { BrokerLink, DEFAULT_HEARTBEAT, DEFAULT_LIVENESS, type BrokerLinkOptions, type Session } from './broker-link.js';
+export { BrokerLink, checkEndpoint, DEFAULT_HEARTBEAT, DEFAULT_LIVENESS, type BrokerLinkOptions, type Session } from './broker-link.js';
 export { z85Encode, z85Decode, isZ85Key } from './z85.js';
 export { generateKeyFiles, readKeyPair, readPublicKey, readAuthorizedKeys, curveFromFlags, KeyError, type KeyPair, type CurveSettings } from './keys.js';
 export { plural, assertNever } from './text.js';

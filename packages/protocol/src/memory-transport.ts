@@ -11,8 +11,9 @@ import type { Message } from './messages.js';
  * The semantics follow a ZeroMQ ROUTER and its DEALERs, so that the broker and its links cannot
  * tell the difference: a router learns a peer when it first hears from it, drops what it sends
  * to a peer it does not know, and a dealer that connects again with the same routing id takes the
- * old one's place. Delivery is in order and never synchronous: a message arrives after the
- * sender's current turn, as it would from a socket, so no handler runs inside another.
+ * old one's place. Delivery is in order and never synchronous: a message is handled in a later
+ * microtask, never inside the send, so no handler runs inside another. (Unlike a socket, it can
+ * come before the sender's process.nextTick callbacks.)
  *
  * A message object is shared by sender and receiver. Senders build a fresh object for every
  * message and nobody changes one after sending or receiving it: keep it so. (A review froze every
@@ -101,6 +102,11 @@ export class MemoryRouter implements RouterPort {
     const router = new MemoryRouter(endpoint);
     routers.set(endpoint, router);
     return router;
+  }
+
+  /** Whether a router listens on `endpoint` in this process. */
+  static isBound(endpoint: string): boolean {
+    return routers.has(endpoint);
   }
 
   send(peer: Buffer, message: Message): void {

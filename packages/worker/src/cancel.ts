@@ -12,9 +12,20 @@ export class Cancel implements CancelSignal {
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    const listeners = this.listeners;
+    const listeners = this.listeners ?? [];
+    // As with an AbortSignal: one that an earlier listener removes does not run, and one that
+    // throws does not stop the others (its error is thrown again, uncaught, as EventTarget does).
+    while (listeners.length > 0) {
+      const listener = listeners.shift()!;
+      try {
+        listener();
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
     this.listeners = undefined;
-    for (const listener of listeners ?? []) listener();
   }
 
   addEventListener(_type: 'abort', listener: () => void): void {

@@ -54,7 +54,7 @@ if sys.version_info < (3, 8):
 import codecs, errno, json, select, signal, time
 
 READ_SIZE = 65536
-HOLD = 0.002  # seconds; see run()
+HOLD = 0.002  # seconds; see holding()
 ENDED = select.POLLHUP | select.POLLERR | select.POLLNVAL
 POSIX_SPAWN_DUP2 = os.POSIX_SPAWN_DUP2
 
@@ -91,6 +91,7 @@ class Spawner(object):
         self.partial = b''
         self.closing = set()  # jobs whose streams are closed and whose exit is not read yet
         self.hold_until = None  # when records held for such a job go anyway
+        self.unsent_start = False  # an S record is waiting to be written
         self.env = {}
         self.shells = {}
         self.eof = False
@@ -135,17 +136,29 @@ class Spawner(object):
                 self.reap()
             while self.queued and len(self.jobs) < self.slots:
                 self.start(self.queued.pop(next(iter(self.queued))))
-            # A job's streams mostly close a moment before its exit can be read (SIGCHLD comes
-            # next): its records wait for the exit, up to HOLD, so that Node is woken once per
-            # job, and not before the next job has started in its slot.
-            if self.closing and self.out:
-                if self.hold_until is None:
-                    self.hold_until = time.monotonic() + HOLD
-                if time.monotonic() < self.hold_until:
-                    continue
-            self.hold_until = None
+            if self.holding():
+                continue
             self.flush()
         self.flush()
+
+    def holding(self):
+        """
+        A job's streams mostly close a moment before its exit can be read (SIGCHLD comes next):
+        its records wait for the exit, up to HOLD, so that Node is woken once per job. Never a
+        start: should Python die, Node must know which jobs it had started. A job whose shell
+        runs on with its streams closed is waited for once, not for the rest of its run.
+        """
+        if not self.closing or not self.out or self.unsent_start:
+            self.hold_until = None
+            return False
+        now = time.monotonic()
+        if self.hold_until is None:
+            self.hold_until = now + HOLD
+        if now < self.hold_until:
+            return True
+        self.hold_until = None
+        self.closing.clear()
+        return False
 
     def on_input(self, data):
         if not data:
@@ -218,6 +231,7 @@ class Spawner(object):
         self.poll.register(out_read, select.POLLIN)
         self.poll.register(err_read, select.POLLIN)
         self.out.append(b'S %d %d %d\n' % (seq, pid, time.monotonic_ns()))
+        self.unsent_start = True
 
     def shell(self, path):
         """sh as execa finds it: on the job's PATH (looked up once per PATH)."""
@@ -316,6 +330,7 @@ class Spawner(object):
     def flush(self):
         if not self.out:
             return
+        self.unsent_start = False
         data = memoryview(b''.join(self.out))
         del self.out[:]
         while data:
