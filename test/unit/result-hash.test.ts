@@ -50,6 +50,13 @@ describe('result hash', () => {
     expect(hashResults(results)).toBe(createHash('sha1').update(Buffer.concat(leaves)).digest('hex'));
   });
 
+  it('gives the worked example of docs/protocol.md: seq 5 | sed \'s/^/echo /\'', () => {
+    const results = [1, 2, 3, 4, 5].map((n) => ({ id: n - 1, cmd: `echo ${n}`, exitcode: 0, signal: null, stdout: `${n}\n`, stdoutEncoding: 'utf8' as const }));
+    expect(resultLeaf(results[0]!).toString('hex')).toBe('d1c92ab4cbba07694698a38d554ddc447378e0f7');
+    expect(hashResults(results)).toBe('2c338aa1e53bc4d77da25ac9f53019c024c9871c');
+    expect(hashResults([])).toBe('da39a3ee5e6b4b0d3255bfef95601890afd80709');
+  });
+
   it('changes when a stdout changes', () => {
     const changed = results.map((r) => (r.id === 3 ? { ...r, stdout: '1\n2\n4\n' } : r));
     expect(hashResults(changed)).not.toBe(hashResults(results));

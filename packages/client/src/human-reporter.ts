@@ -45,12 +45,12 @@ export class HumanReporter implements RunObserver {
   }
 
   result(result: JobResult): void {
+    const failed = isFailure(result);
+    if (this.options.quiet && !failed) return;
     const c = this.color;
     const attempts = result.attempt > 1 ? ` after ${result.attempt} attempts` : '';
     const paused = result.paused ? ` (paused ${formatDuration(result.paused)} for memory)` : '';
     const time = `⌚${formatDuration(result.duration)}${paused}${attempts}`;
-    const failed = isFailure(result);
-    if (this.options.quiet && !failed) return;
     const head = failed ? c.red.bold(`FAIL! ${result.cmd} ${time} (${describeFailure(result)})`) : `${c.green.bold('OK!')} ${result.cmd} ${c.dim(time)}`;
     this.out.write(`${head}\n`);
     const tag = this.options.tag ? `${result.cmd}\t` : '';
