@@ -16,7 +16,7 @@ export const workerCli = {
     weight: { type: 'number', default: 1, describe: 'preference over workers with as many free slots (2 = twice as preferred)' },
     prefetch: {
       type: 'string',
-      describe: 'jobs taken beyond --concurrency while jobs are short (under ~50 ms on average), each started the moment a slot frees (default: 4 per slot; 0 = none)',
+      describe: 'jobs taken beyond --concurrency while jobs are short (under ~50 ms on average), each started the moment a slot frees (default: 8 per slot; 0 = none)',
     },
     'max-message-size': { type: 'string', default: '16MiB', describe: 'largest message accepted from the broker' },
     liveness: { type: 'number', default: 3, describe: "missed broker heartbeats (at the broker's interval) before reconnecting, with backoff from 1s to 32s" },
