@@ -15,20 +15,11 @@ import { runCommands } from './run.js';
 import { RunSession } from './run-session.js';
 
 /**
- * What may start before the options are parsed. For `--local` (fast executor), the worker's
- * Python: it boots on the other core while yargs loads and parses. Only a guess from the raw
- * arguments, so it must be harmless when wrong: an unused Python exits with us.
+ * Starts the worker's Python for `--local` before the options are parsed (cli.ts decides when),
+ * so that it boots on the other core while yargs loads and parses. An unused one exits with us.
  */
-export function prestart(args: readonly string[], env: NodeJS.ProcessEnv): void {
-  if (args.some((arg) => arg === '--help' || arg === '-h' || arg === '--version')) return;
-  const local = env.TESTCLIENT_LOCAL !== undefined || args.some((arg) => arg === '--local' || arg.startsWith('--local='));
-  // The last one, as yargs takes the last of a repeated flag.
-  let executor = -1;
-  args.forEach((arg, at) => {
-    if (arg === '--executor' || arg.startsWith('--executor=')) executor = at;
-  });
-  const fast = executor === -1 ? (env.TESTCLIENT_EXECUTOR ?? 'fast') === 'fast' : args[executor] === '--executor=fast' || args[executor + 1] === 'fast';
-  if (local && fast) prestartDefaultSpawner();
+export function prestart(): void {
+  prestartDefaultSpawner();
 }
 
 /**

@@ -26,12 +26,26 @@ function mainModule(): string {
   }
 }
 
-// The run path is needed anyway unless this is --help or --version; loaded first, it can start
-// what takes a while (--local's Python) before yargs takes its ~20 ms.
-const args = process.argv.slice(2);
-if (args.includes('--local') || args.some((arg) => arg.startsWith('--local=')) || process.env.TESTCLIENT_LOCAL !== undefined) {
+/**
+ * Whether these arguments will run `--local` with the fast executor: a guess from the raw
+ * arguments, before yargs, so it must be harmless when wrong (an unused Python exits with us).
+ */
+function runsLocalPython(args: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  if (args.some((arg) => arg === '--help' || arg === '-h' || arg === '--version')) return false;
+  if (env.TESTCLIENT_LOCAL === undefined && !args.some((arg) => arg === '--local' || arg.startsWith('--local='))) return false;
+  // The last one, as yargs takes the last of a repeated flag.
+  let executor = -1;
+  args.forEach((arg, at) => {
+    if (arg === '--executor' || arg.startsWith('--executor=')) executor = at;
+  });
+  if (executor === -1) return (env.TESTCLIENT_EXECUTOR ?? 'fast') === 'fast';
+  return args[executor] === '--executor=fast' || args[executor + 1] === 'fast';
+}
+
+// The run path, loaded first, starts --local's Python before yargs takes its ~20 ms.
+if (runsLocalPython(process.argv.slice(2), process.env)) {
   try {
-    ((await import(mainModule())) as typeof import('./cli-main.js')).prestart(args, process.env);
+    ((await import(mainModule())) as typeof import('./cli-main.js')).prestart();
   } catch {
     // Only a head start: main() loads it again and reports what is wrong in one line.
   }

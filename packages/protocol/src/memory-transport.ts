@@ -1,4 +1,5 @@
 import { TestcloudError } from './errors.js';
+import type { Routed } from './channel.js';
 import type { Message } from './messages.js';
 
 /**
@@ -30,7 +31,7 @@ export function isMemoryEndpoint(endpoint: string): boolean {
 /** What the broker needs of a ROUTER side, whichever the transport. */
 export interface RouterPort {
   send(peer: Buffer, message: Message): void;
-  messages(): AsyncGenerator<{ peer: Buffer; message: Message }>;
+  messages(): AsyncGenerator<Routed>;
   /** Resolves once everything sent so far has left. */
   drained(): Promise<void>;
   close(): void;
@@ -87,7 +88,7 @@ class Mailbox<T> {
 const routers = new Map<string, MemoryRouter>();
 
 export class MemoryRouter implements RouterPort {
-  private readonly inbox = new Mailbox<{ peer: Buffer; message: Message }>();
+  private readonly inbox = new Mailbox<Routed>();
   /** Dealers by routing id (latin1), the newest connection of each. */
   private readonly peers = new Map<string, MemoryDealer>();
 
@@ -113,7 +114,7 @@ export class MemoryRouter implements RouterPort {
     this.peers.get(peer.toString('latin1'))?.deliver(message);
   }
 
-  messages(): AsyncGenerator<{ peer: Buffer; message: Message }> {
+  messages(): AsyncGenerator<Routed> {
     return this.inbox.read();
   }
 

@@ -4,6 +4,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LAUNCHER_SCRIPT, environmentArguments, shellQuote, type LauncherEnvironment } from './launcher-script.js';
+import { watchHelper } from './helper-process.js';
 import { stopGroup } from './process-group.js';
 
 /** What a launcher tells the job it is running; see launcher-script.ts for the wire. */
@@ -102,7 +103,6 @@ export class Launcher {
   private seq = 0;
   private unreadSide = 0;
   private readyWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
-  private diagnostics = '';
   /** Resolves once bash has made its FIFOs; rejects if it dies first. */
   readonly ready: Promise<void>;
   /** Resolves once bash has exited. */
@@ -129,19 +129,11 @@ export class Launcher {
     });
     this.child.stdout!.setEncoding('latin1');
     this.child.stdout!.on('data', (text: string) => this.onEvents(text));
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (text: string) => (this.diagnostics = (this.diagnostics + text).slice(-2000)));
-    this.child.stdin!.on('error', () => {});
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', (error) => {
-        this.onExit(`cannot start bash: ${error.message}`);
-        resolve();
-      });
-      this.child.on('close', (code, signal) => {
-        this.onExit(`the launcher shell exited (${signal ?? `code ${code}`})`);
-        resolve();
-      });
-    });
+    this.exited = watchHelper(
+      this.child,
+      { startFailed: (error) => `cannot start bash: ${error.message}`, ended: (code, signal) => `the launcher shell exited (${signal ?? `code ${code}`})` },
+      (failure) => this.onExit(failure),
+    );
   }
 
   /** Jobs sent (or about to be) and not over. */
@@ -444,10 +436,9 @@ export class Launcher {
     job.events.closed();
   }
 
-  private onExit(reason: string): void {
+  private onExit(failure: Error): void {
     const wasAlive = this.alive;
     this.alive = false;
-    const failure = new Error(`${reason}${this.diagnostics ? `: ${this.diagnostics.trim().split('\n').pop()}` : ''}`);
     this.readyWaiter?.reject(failure);
     this.readSide();
     for (const job of [...this.jobs]) {

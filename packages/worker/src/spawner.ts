@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { SPAWNER_SCRIPT, SPAWNER_TOO_OLD } from './spawner-script.js';
+import { watchHelper } from './helper-process.js';
 import { stopGroup } from './process-group.js';
 
 /** What the spawner tells the executor about one job; see spawner-script.ts for the wire. */
@@ -91,7 +92,6 @@ export class Spawner {
   /** Jobs whose S was read in the current batch: started() waits for the end of the batch. */
   private starting: Job[] = [];
   private readyWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
-  private diagnostics = '';
   /** Callers of whenReady() still waiting. */
   private waiters = 0;
   private retiring = false;
@@ -116,19 +116,14 @@ export class Spawner {
     this.ready.catch(() => {});
     this.child = takePrestarted(python) ?? startPython(python, env);
     this.child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (text: string) => (this.diagnostics = (this.diagnostics + text).slice(-2000)));
-    this.child.stdin!.on('error', () => {});
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', (error) => {
-        this.onExit(`cannot start ${python}: ${error.message}`);
-        resolve();
-      });
-      this.child.on('close', (code, signal) => {
-        this.onExit(code === SPAWNER_TOO_OLD ? `${python} is older than 3.8` : `${python} exited (${signal ?? `code ${code}`})`);
-        resolve();
-      });
-    });
+    this.exited = watchHelper(
+      this.child,
+      {
+        startFailed: (error) => `cannot start ${python}: ${error.message}`,
+        ended: (code, signal) => (code === SPAWNER_TOO_OLD ? `${python} is older than 3.8` : `${python} exited (${signal ?? `code ${code}`})`),
+      },
+      (failure) => this.onExit(failure),
+    );
     const jobEnv: Record<string, string> = {};
     for (const [name, value] of Object.entries(env)) if (value !== undefined) jobEnv[name] = value;
     this.send(['e', jobEnv, Number.isFinite(slots) ? slots : 0, home]);
@@ -315,10 +310,9 @@ export class Spawner {
     job.events.over(runtime);
   }
 
-  private onExit(reason: string): void {
+  private onExit(failure: Error): void {
     const wasAlive = this.alive;
     this.alive = false;
-    const failure = new Error(`${reason}${this.diagnostics ? `: ${this.diagnostics.trim().split('\n').pop()}` : ''}`);
     this.readyWaiter?.reject(failure);
     this.readyWaiter = undefined;
     for (const job of [...this.jobs.values()]) {
