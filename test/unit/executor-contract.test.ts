@@ -172,6 +172,19 @@ describe.each(FAST_EXECUTORS)('$name: the ExecaExecutor contract', ({ create, br
     expect(await run.run(request('kill -PIPE $$'))).toMatchObject({ exitcode: null, signal: 'SIGPIPE' });
   });
 
+  it('reports the signal that ended a job, not a stop just before it', async () => {
+    const run = executor();
+    // The job stops itself, then a child of it counts a while and ends it: across the rounds the
+    // death lands at different moments after the launcher has seen the stop. The launcher once
+    // reported ~19% of such jobs as stopped, and its bash (with a CHLD trap) crashed about once
+    // in 2000.
+    for (let round = 0; round < 200; round += 1) {
+      const spin = (round % 20) * 8;
+      const cmd = `(kill -STOP $$; i=0; while [ $i -lt ${spin} ]; do i=$((i+1)); done; kill -TERM $$; kill -CONT $$) & wait`;
+      expect(await run.run(request(cmd)), `round ${round}`).toMatchObject({ exitcode: null, signal: 'SIGTERM' });
+    }
+  });
+
   it('keeps each job’s stdout and stderr apart when many run and queue at once', async () => {
     const run = executor({ slots: 3 });
     const jobs = Array.from({ length: 40 }, (_, k) => {

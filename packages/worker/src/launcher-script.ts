@@ -28,8 +28,14 @@ import { constants } from 'node:os';
  * 128, a job to stop, a long job's pid, or a backlog), so that a job costs Node one wake-up:
  *
  *   P SEQ PID          job SEQ runs as PID, leader of its own process group
- *   [N]+ PID WORD ...  `jobs -l` from the CHLD trap: WORD is Done or Exit when the job exited,
- *                      else the signal that ended it (bash's `wait` folds both into 128+N)
+ *   [N]+  WORD ...     bash's own notice of how the job went, which `wait` prints to its
+ *                      stderr: WORD is Done or Exit when the job exited, Stopped when it was
+ *                      stopped, else the signal that ended it (`wait` folds exits and signals
+ *                      into 128+N). It may also read `bash: line N: PID WORD ...`. Each notice
+ *                      is about the job of the last P before it: bash runs one job at a time.
+ *
+ * No CHLD trap: bash 5.2 corrupts its heap now and then when one runs `jobs` as a job stops and
+ * dies in quick succession (~1 launcher in 2000 such jobs aborted with a malloc error).
  *
  * The job's stdout and stderr are FIFOs in the launcher's private directory (oK and eK), which
  * Node opens for reading before it sends the job, so each job has streams of its own; two pairs
@@ -52,16 +58,18 @@ run() {
   ( job "$@" ) &
   p=$!
   printf 'P %s %s\\n' "$1" "$p" >&3
-  wait "$p"
+  wait "$p" 2>&3
   s=$?
   # With job control, wait also returns when the job is stopped (SIGSTOP: the memory guard);
   # no signal can end a process with those statuses, so it is stopped or was just continued.
-  # The dot (ignored by Node) makes bash die of SIGPIPE if the worker has gone meanwhile; the
-  # stopped job, its group orphaned, then gets SIGHUP and SIGCONT from the kernel.
-  while case " $stops " in *" $s "*) kill -0 "$p" 2>/dev/null ;; *) false ;; esac; do
+  # Ask wait again until it says how the job ended: if the job died meanwhile, bash has reaped
+  # it and kept its status (kill -0 no longer finds it, so no pause). The dot (ignored by Node)
+  # makes bash die of SIGPIPE if the worker has gone meanwhile; the stopped job, its group
+  # orphaned, then gets SIGHUP and SIGCONT from the kernel.
+  while case " $stops " in *" $s "*) true ;; *) false ;; esac; do
     printf '.\\n'
-    sleep 0.05
-    wait "$p"
+    kill -0 "$p" 2>/dev/null && sleep 0.05
+    wait "$p" 2>&3
     s=$?
   done
   printf 'S %s\\n' "$s"
@@ -75,7 +83,6 @@ trap '[ "$BASHPID" = "$$" ] && rm -rf -- "$d"' EXIT
 quit() { trap - EXIT; exit 0; }
 mkfifo -m 600 -- "$d/o0" "$d/e0" "$d/o1" "$d/e1" "$d/p" || exit 3
 exec 3<>"$d/p"
-trap 'jobs -l >&3' CHLD
 printf 'R\\n'
 while IFS= read -r line; do eval "$line" || printf 'E launcher\\nS 127\\n'; done
 `;

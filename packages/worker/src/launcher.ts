@@ -76,7 +76,10 @@ interface Job extends LaunchedJob {
 }
 
 const EXITED_WORDS = new Set(['Done', 'Exit']);
-const SIDE_RECORD = /^(?:P (\d+) (\d+)|\[\d+\][+-]?\s+(\d+)\s+(\S+))/;
+/** Words of a notice about a job that has not ended. */
+const LIVE_WORDS = new Set(['Stopped', 'Running', 'Continued']);
+/** A P record, or bash's notice about a job in either of its forms (see launcher-script.ts). */
+const SIDE_RECORD = /^(?:P (\d+) (\d+)|(?:\[\d+\][+-]?\s+|.*: line \d+: \d+\s+)(\S+))/;
 const scratch = Buffer.allocUnsafe(64 * 1024);
 
 /**
@@ -95,8 +98,10 @@ export class Launcher {
   private fds: number[][] = [];
   /** Jobs sent to bash and not yet over, in the order bash runs them. */
   private readonly jobs: Job[] = [];
-  /** How each pid ended according to the CHLD trap: true when it exited (Done, Exit N). */
+  /** How each pid ended according to bash's notices: true when it exited (Done, Exit N). */
   private readonly ended = new Map<number, boolean>();
+  /** The pid of the last P record read: bash's notices that follow are about it. */
+  private sidePid = -1;
   private readonly freePairs = [0, 1];
   /** Pairs promised to callers of reserve() that have not launched yet. */
   private reserved = 0;
@@ -219,8 +224,7 @@ export class Launcher {
   /**
    * Reads the side channel for a job that is watched or being stopped (its pid, how it ended)
    * and gives its streams sockets once it has opened them. Repeats until the job has ended,
-   * soon while something waits, else rarely (so that a long-stopped job's trap lines do not
-   * fill the side channel's pipe).
+   * soon while something waits, else rarely.
    */
   private poll(job: Job, delay: number): void {
     clearTimeout(job.timer);
@@ -301,7 +305,7 @@ export class Launcher {
     });
   }
 
-  /** Reads P, O and `jobs -l` records from the side channel, if any are waiting. */
+  /** Reads P records and bash's notices from the side channel, if any are waiting. */
   private readSide(ending?: Job): void {
     if (this.sideFd === -1) return;
     for (;;) {
@@ -321,10 +325,11 @@ export class Launcher {
       this.side = this.side.slice(newline + 1);
       if (!record) continue;
       if (record[1] !== undefined) {
+        this.sidePid = Number(record[2]);
         const job = this.jobs.find((candidate) => candidate.seq === Number(record[1]));
-        if (job && job.pid === 0) this.onPid(job, Number(record[2]), ending);
-      } else if (record[4] !== 'Running' && record[4] !== 'Stopped') {
-        this.ended.set(Number(record[3]), EXITED_WORDS.has(record[4]!));
+        if (job && job.pid === 0) this.onPid(job, this.sidePid, ending);
+      } else if (!LIVE_WORDS.has(record[3]!)) {
+        this.ended.set(this.sidePid, EXITED_WORDS.has(record[3]!));
       }
     }
     // Words of jobs already dealt with (read late, in a batch) are of no further use.
@@ -404,7 +409,7 @@ export class Launcher {
         // The side channel says how the job ended, which matters only when the status could be
         // a signal's; it is read then, and every SIDE_BACKLOG jobs so that it never fills.
         if (status > 128 || ++this.unreadSide >= SIDE_BACKLOG) this.readSide(job);
-        // Without the trap's word (not seen in practice) a status above 128 is taken as a signal.
+        // Without bash's notice (not seen in practice) a status above 128 is taken as a signal.
         const exited = (job.pid > 0 ? this.ended.get(job.pid) : undefined) ?? status <= 128;
         this.ended.delete(job.pid);
         job.pid = -1;
