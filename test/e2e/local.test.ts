@@ -40,6 +40,14 @@ describe('testclient --local', () => {
     expect(printedHash(client.stdout)).toBe(hashOfRuns(COMMANDS.map((cmd) => runHere(cmd))));
   });
 
+  it('runs the same from the compiled modules where require() cannot load ES modules, so the bundle is not used', async () => {
+    const client = await runClient(['--local', '2'], INPUT, { env: { NODE_OPTIONS: '--no-experimental-require-module' } });
+
+    expect(client.code, client.proc.describe()).toBe(0);
+    expect(printedHash(client.stdout)).toBe(hashOfRuns(COMMANDS.map((cmd) => runHere(cmd))));
+    expect(client.stderr).toBe('');
+  });
+
   it('exits 1 when a command fails', async () => {
     const client = await runClient(['--local', '1'], 'true\nexit 9\n');
     expect(client.code, client.proc.describe()).toBe(1);

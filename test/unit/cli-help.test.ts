@@ -22,3 +22,16 @@ describe.each(SPECS.map((spec) => [spec.program] as const))('%s --help', (progra
     expect(short.stdout).toBe(long.stdout);
   });
 });
+
+describe("testclient's bundled run path (cli-run.bundle.cjs)", () => {
+  it('prints --help among other options as the compiled modules do, wrapped alike and in the user’s language', async () => {
+    const env = { LC_ALL: 'de_DE.UTF-8' };
+    const bundled = spawnBin('testclient', ['--local', '2', '--help'], { env });
+    // Without require() of ES modules, cli.ts does not load the bundle.
+    const modules = spawnBin('testclient', ['--local', '2', '--help'], { env: { ...env, NODE_OPTIONS: '--no-experimental-require-module' } });
+    expect((await bundled.waitForExit()).code, bundled.describe()).toBe(0);
+    expect((await modules.waitForExit()).code, modules.describe()).toBe(0);
+    expect(bundled.stdout).toContain('Optionen:');
+    expect(bundled.stdout).toBe(modules.stdout);
+  });
+});

@@ -1,30 +1,52 @@
 import { statSync } from 'node:fs';
-import { runCli } from '@testcloud/protocol/cli-kit';
-import { clientCli, type ClientArgs } from './cli-options.js';
+import { fileURLToPath } from 'node:url';
+import { loadCachedBundle } from './cached-bundle.js';
+import type { ClientArgs } from './cli-options.js';
 
-async function main(args: ClientArgs): Promise<number> {
-  // Imported here, not at the top: --help and --version load neither zeromq nor the rest.
-  const { main: run } = (await import(mainModule())) as typeof import('./cli-main.js');
-  return run(args);
+interface RunPath {
+  prestart(): void | Promise<void>;
+  run(): Promise<void>;
 }
 
 /**
- * cli-main.js, or its bundle (one file instead of some eighty modules, which Node 20 takes ~30 ms
- * longer to resolve and load: scripts/bundle.mjs, run by `npm run build`) while the bundle is
- * newer than every package's last compile, so that `tsc -b` alone never leaves a stale bundle
- * running.
+ * The run path bundled by `npm run build` (scripts/bundle.mjs): yargs and everything main()
+ * imports in one CommonJS file, compiled from the V8 code cache saved beside it. Some eighty ES
+ * modules took Node 20 ~30 ms longer to resolve and load, and compiling them ~20 ms more. Used
+ * while newer than every package's last compile, so that `tsc -b` alone never leaves a stale
+ * bundle running, and where require() loads ES modules (Node 20.19 and later): the bundle
+ * requires execa.
  */
-function mainModule(): string {
+function bundledRunPath(): RunPath | undefined {
+  if (!(process.features as { require_module?: boolean }).require_module) return undefined;
+  const file = fileURLToPath(new URL('./cli-run.bundle.cjs', import.meta.url));
   try {
-    const bundled = statSync(new URL('./cli-main.bundle.js', import.meta.url)).mtimeMs;
+    const built = statSync(file).mtimeMs;
     for (const name of ['protocol', 'broker', 'worker', 'client']) {
-      if (statSync(new URL(`../../${name}/dist/.tsbuildinfo`, import.meta.url)).mtimeMs >= bundled) return './cli-main.js';
+      if (statSync(new URL(`../../${name}/dist/.tsbuildinfo`, import.meta.url)).mtimeMs >= built) return undefined;
     }
-    return './cli-main.bundle.js';
+    return loadCachedBundle<RunPath>(file);
   } catch {
-    return './cli-main.js';
+    return undefined; // the compiled modules below say what is wrong, if anything is
   }
 }
+
+/**
+ * The same from the compiled ES modules, each loaded when needed (none before the bundle: each
+ * costs Node 20 a millisecond or two), so that --help and --version load neither yargs nor the rest.
+ */
+const modulesRunPath: RunPath = {
+  prestart: async () => {
+    try {
+      (await import('./cli-main.js')).prestart();
+    } catch {
+      // Only a head start: main() loads it again and reports what is wrong in one line.
+    }
+  },
+  run: async () => {
+    const [{ runCli }, { clientCli }] = await Promise.all([import('@testcloud/protocol/cli-kit'), import('./cli-options.js')]);
+    await runCli<ClientArgs>({ ...clientCli, main: async (args) => (await import('./cli-main.js')).main(args) });
+  },
+};
 
 /**
  * Whether these arguments will run `--local` with the fast executor: a guess from the raw
@@ -42,12 +64,10 @@ function runsLocalPython(args: readonly string[], env: NodeJS.ProcessEnv): boole
   return args[executor] === '--executor=fast' || args[executor + 1] === 'fast';
 }
 
-// The run path, loaded first, starts --local's Python before yargs takes its ~20 ms.
-if (runsLocalPython(process.argv.slice(2), process.env)) {
-  try {
-    ((await import(mainModule())) as typeof import('./cli-main.js')).prestart();
-  } catch {
-    // Only a head start: main() loads it again and reports what is wrong in one line.
-  }
-}
-void runCli<ClientArgs>({ ...clientCli, main });
+const args = process.argv.slice(2);
+// runCli answers these alone without a parser: nothing more to load.
+const answeredAlone = args.length === 1 && ['--help', '-h', '--version'].includes(args[0]!);
+const runPath = (answeredAlone ? undefined : bundledRunPath()) ?? modulesRunPath;
+// --local's Python starts before yargs takes its time.
+if (runsLocalPython(args, process.env)) await runPath.prestart();
+void runPath.run();

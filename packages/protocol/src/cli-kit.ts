@@ -26,18 +26,25 @@ export interface CliSpec<A> {
   main(argv: A): Promise<number>;
 }
 
+/** The parts of yargs runCli uses. */
+export interface Yargs {
+  yargs: typeof yargsType;
+  hideBin: (argv: string[]) => string[];
+}
+
 /**
  * yargs through require: its ESM build wraps --help text with a naive splitter that breaks
  * words in the middle ("r / ound-robin"); the CommonJS build wraps at word boundaries.
  */
-function loadYargs(): { yargs: typeof yargsType; hideBin: (argv: string[]) => string[] } {
+function loadYargs(): Yargs {
   const require = createRequire(import.meta.url);
   return { yargs: require('yargs') as typeof yargsType, hideBin: (require('yargs/helpers') as { hideBin: (argv: string[]) => string[] }).hideBin };
 }
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
-export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
+/** Parses the command line after `spec` and runs its main(); `loadParser` gives yargs (a bundle brings its own). */
+export async function runCli<A>(spec: CliSpec<A>, loadParser: () => Yargs = loadYargs): Promise<void> {
   // `--version` alone needs no parser: answering it without loading yargs halves its start-up.
   if (process.argv.length === 3 && process.argv[2] === '--version') {
     process.stdout.write(`${process.env.npm_package_version ?? VERSION}\n`);
@@ -51,7 +58,7 @@ export async function runCli<A>(spec: CliSpec<A>): Promise<void> {
       return;
     }
   }
-  const { yargs, hideBin } = loadYargs();
+  const { yargs, hideBin } = loadParser();
   const args = hideBin(process.argv);
   const verbose = args.includes('--verbose') || args.includes('-v');
   if (args[0] === 'keygen') return keygen(spec.program, args.slice(1), verbose);

@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Script } from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { codeCacheFile, loadCachedBundle } from '../../packages/client/dist/cached-bundle.js';
+import { ROOT } from '../helpers/processes.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A CommonJS bundle in a directory of its own, with a function that is compiled only when called. */
+function bundle(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tc-bundle-'));
+  dirs.push(dir);
+  const file = join(dir, 'bundle.cjs');
+  writeFileSync(file, 'const { basename } = require("node:path");\nexports.name = () => basename(__filename) + " " + typeof module.exports.name;\n');
+  return file;
+}
+
+/** Whether V8 takes `cache` as the code cache of `file`, as loadCachedBundle compiles it. */
+function accepted(file: string, cache: Buffer): boolean {
+  return !new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: cache }).cachedDataRejected;
+}
+
+describe('loadCachedBundle', () => {
+  it('loads a CommonJS file as require() would, with require, module and __filename of its own', () => {
+    const file = bundle();
+    expect(loadCachedBundle<{ name(): string }>(file).name()).toBe('bundle.cjs function');
+  });
+
+  it('saves at exit a code cache that V8 accepts for the same file, and loads with it', () => {
+    const file = bundle();
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadCachedBundle } from ${JSON.stringify(`${ROOT}/packages/client/dist/cached-bundle.js`)}; console.log(loadCachedBundle(${JSON.stringify(file)}, { saveCache: true }).name());`], { encoding: 'utf8' });
+    expect(run.stdout, run.stderr).toBe('bundle.cjs function\n');
+    const cache = readFileSync(codeCacheFile(file));
+    expect(accepted(file, cache)).toBe(true);
+    expect(loadCachedBundle<{ name(): string }>(file).name()).toBe('bundle.cjs function');
+  });
+
+  it('compiles as usual when the cache is not for this file', () => {
+    const file = bundle();
+    writeFileSync(codeCacheFile(file), 'not a code cache');
+    expect(accepted(file, readFileSync(codeCacheFile(file)))).toBe(false);
+    expect(loadCachedBundle<{ name(): string }>(file).name()).toBe('bundle.cjs function');
+  });
+});
+
+describe("testclient's bundle", () => {
+  it('was built with a code cache that V8 accepts', () => {
+    const file = `${ROOT}/packages/client/dist/cli-run.bundle.cjs`;
+    expect(accepted(file, readFileSync(codeCacheFile(file)))).toBe(true);
+  });
+});
