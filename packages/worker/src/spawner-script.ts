@@ -142,6 +142,7 @@ class Spawner(object):
     def run(self, early):
         self.out.append(b'R %d.%d\n' % sys.version_info[:2])
         self.take(early)  # requests that came with the first line
+        self.start_queued()
         self.flush()
         while not (self.eof and not self.queued and not self.jobs):
             reap = False
@@ -158,12 +159,15 @@ class Spawner(object):
                     self.node_gone()
             if reap:
                 self.reap()
-            while self.queued and len(self.jobs) < self.slots:
-                self.start(self.queued.pop(next(iter(self.queued))))
+            self.start_queued()
             if self.holding():
                 continue
             self.flush()
         self.flush()
+
+    def start_queued(self):
+        while self.queued and len(self.jobs) < self.slots:
+            self.start(self.queued.pop(next(iter(self.queued))))
 
     def holding(self):
         """
