@@ -298,6 +298,18 @@ describe('SpawnerExecutor: a Python started ahead of need (testclient --local st
   });
 });
 
+describe('the spawner script, driven directly', () => {
+  it('starts jobs that come in the same read as its first line, with nothing more to wake it', async () => {
+    const python = spawnProcess('python', 'python3', ['-I', '-S', '-c', SPAWNER_SCRIPT, 'testcloud-spawner'], { keepStdin: true });
+    const lines = [['e', { PATH: process.env.PATH }, 1, process.cwd()], ['r', 1, 'echo early', '', null, 1024]];
+    python.child.stdin!.write(lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    await python.waitForLine(/^X 1 0 -$/m);
+    expect(python.stdout).toMatch(/^O 1 1 6\nearly\n/m);
+    python.child.stdin!.end();
+    expect((await python.waitForExit()).code).toBe(0);
+  });
+});
+
 describe('SpawnerExecutor: fallbacks', () => {
   it('runs commands through the bash launcher when python3 cannot be started', async () => {
     const reasons: string[] = [];
