@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../packages/broker/dist/cli.js";
+import("../packages/broker/dist/cli.js");

@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../packages/client/dist/cli.js";
+require("../packages/client/dist/cli.cjs");

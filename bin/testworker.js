@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../packages/worker/dist/cli.js";
+import("../packages/worker/dist/cli.js");

@@ -6,7 +6,7 @@
  * are compiled on their first call); this one spared ~11 ms more of a short run.
  */
 import { rmSync } from 'node:fs';
-import { codeCacheFile, loadCachedBundle } from '../packages/client/dist/cached-bundle.js';
+import { codeCacheFile, loadCachedBundle } from '../packages/client/dist/cached-bundle.cjs';
 
 const [bundle] = process.argv.splice(2, 1);
 rmSync(codeCacheFile(bundle), { force: true });

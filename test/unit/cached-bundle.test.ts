@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeCacheFile, loadCachedBundle } from '../../packages/client/dist/cached-bundle.js';
+import { codeCacheFile, loadCachedBundle } from '../../packages/client/dist/cached-bundle.cjs';
 import { ROOT } from '../helpers/processes.js';
 
 const dirs: string[] = [];
@@ -35,7 +35,7 @@ describe('loadCachedBundle', () => {
 
   it('saves at exit a code cache that V8 accepts for the same file, and loads with it', () => {
     const file = bundle();
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadCachedBundle } from ${JSON.stringify(`${ROOT}/packages/client/dist/cached-bundle.js`)}; console.log(loadCachedBundle(${JSON.stringify(file)}, { saveCache: true }).name());`], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadCachedBundle } from ${JSON.stringify(`${ROOT}/packages/client/dist/cached-bundle.cjs`)}; console.log(loadCachedBundle(${JSON.stringify(file)}, { saveCache: true }).name());`], { encoding: 'utf8' });
     expect(run.stdout, run.stderr).toBe('bundle.cjs function\n');
     const cache = readFileSync(codeCacheFile(file));
     expect(accepted(file, cache)).toBe(true);

@@ -3,7 +3,6 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { Chalk } from 'chalk';
 import { curveFromFlags, parseDuration, parseSize } from '@testcloud/protocol';
-import { prestartDefaultSpawner } from '@testcloud/worker';
 import { EXIT } from '@testcloud/protocol/cli-kit';
 import type { ClientArgs } from './cli-options.js';
 import { readCommands } from './command-reader.js';
@@ -13,14 +12,6 @@ import { jobEnv } from './job-env.js';
 import type { LocalPool } from './local-pool.js';
 import { runCommands } from './run.js';
 import { RunSession } from './run-session.js';
-
-/**
- * Starts the worker's Python for `--local` before the options are parsed (cli.ts decides when),
- * so that it boots on the other core while yargs loads and parses. An unused one exits with us.
- */
-export function prestart(): void {
-  prestartDefaultSpawner();
-}
 
 /**
  * What testclient does once its options are parsed: checks them, starts the embedded pool for
