@@ -7,7 +7,9 @@
  */
 import { rmSync } from 'node:fs';
 import { codeCacheFile, loadCachedBundle } from '../packages/client/dist/cached-bundle.cjs';
+import { limitHeapGrowth } from '../packages/client/dist/heap.cjs';
 
 const [bundle] = process.argv.splice(2, 1);
 rmSync(codeCacheFile(bundle), { force: true });
+limitHeapGrowth(); // as cli.cts does: the cache is valid only under the same V8 flags
 void loadCachedBundle(bundle, { saveCache: true }).run();

@@ -51,8 +51,17 @@ describe('loadCachedBundle', () => {
 });
 
 describe("testclient's bundle", () => {
-  it('was built with a code cache that V8 accepts', () => {
+  it('was built with a code cache that V8 accepts under the flags testclient sets', () => {
     const file = `${ROOT}/packages/client/dist/cli-run.bundle.cjs`;
-    expect(accepted(file, readFileSync(codeCacheFile(file)))).toBe(true);
+    const check = `
+      const { readFileSync } = require('node:fs');
+      const { Script } = require('node:vm');
+      require(${JSON.stringify(`${ROOT}/packages/client/dist/heap.cjs`)}).limitHeapGrowth();
+      const source = require('node:module').wrap(readFileSync(${JSON.stringify(file)}, 'utf8'));
+      const script = new Script(source, { filename: ${JSON.stringify(file)}, cachedData: readFileSync(${JSON.stringify(codeCacheFile(file))}) });
+      console.log(script.cachedDataRejected ? 'rejected' : 'accepted');
+    `;
+    const run = spawnSync(process.execPath, ['-e', check], { encoding: 'utf8' });
+    expect(run.stdout, run.stderr).toBe('accepted\n');
   });
 });
