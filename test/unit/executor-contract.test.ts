@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -182,6 +182,16 @@ describe.each(FAST_EXECUTORS)('$name: the ExecaExecutor contract', ({ create, br
       const spin = (round % 20) * 8;
       const cmd = `(kill -STOP $$; i=0; while [ $i -lt ${spin} ]; do i=$((i+1)); done; kill -TERM $$; kill -CONT $$) & wait`;
       expect(await run.run(request(cmd)), `round ${round}`).toMatchObject({ exitcode: null, signal: 'SIGTERM' });
+    }
+  });
+
+  it('reports how a job stopped and then resumed ended: an exit status above 128 is not a signal', async () => {
+    const run = executor();
+    const resumed = '(sleep 0.01; kill -CONT $$) & kill -STOP $$;';
+    for (let round = 0; round < 5; round += 1) {
+      expect(await run.run(request(`${resumed} exit 143`)), `round ${round}`).toMatchObject({ exitcode: 143, signal: null });
+      expect(await run.run(request(`${resumed} exit 3`)), `round ${round}`).toMatchObject({ exitcode: 3, signal: null });
+      expect(await run.run(request(`${resumed} kill -TERM $$`)), `round ${round}`).toMatchObject({ exitcode: null, signal: 'SIGTERM' });
     }
   });
 
@@ -427,6 +437,23 @@ describe.each(FAST_EXECUTORS)('$name: the ExecaExecutor contract', ({ create, br
     expect(ourHelpers(helper).length).toBeGreaterThanOrEqual(1);
     await run.close();
     expect(ourHelpers(helper)).toEqual([]);
+  });
+});
+
+describe('LauncherExecutor: how bash tells an exit from a signal', () => {
+  it('reads bash’s notices in English whatever LANGUAGE says (it applies even under C.UTF-8)', async () => {
+    // The job is stopped and resumed while its idle timeout makes Node read the notices. In
+    // French, bash's "Exit 143" reads "Termine 143" (where bash's translations are installed).
+    const script = [
+      `import { LauncherExecutor } from ${JSON.stringify(new URL('../../packages/worker/dist/index.js', import.meta.url).href)};`,
+      'const run = new LauncherExecutor({ slots: 1 });',
+      "const cmd = '(sleep 0.3; kill -CONT $$) & kill -STOP $$; exit 143';",
+      'const outcome = await run.run({ cmd, cwd: process.cwd(), maxOutput: 1024, idleTimeout: 60_000 });',
+      'console.log(JSON.stringify([outcome.exitcode, outcome.signal]));',
+      'await run.close();',
+    ].join('\n');
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, LC_ALL: '', LANG: 'C.UTF-8', LANGUAGE: 'fr' } });
+    expect(child.stdout, child.stderr).toBe('[143,null]\n');
   });
 });
 

@@ -62,13 +62,14 @@ run() {
   s=$?
   # With job control, wait also returns when the job is stopped (SIGSTOP: the memory guard);
   # no signal can end a process with those statuses, so it is stopped or was just continued.
-  # Ask wait again until it says how the job ended: if the job died meanwhile, bash has reaped
-  # it and kept its status (kill -0 no longer finds it, so no pause). The dot (ignored by Node)
-  # makes bash die of SIGPIPE if the worker has gone meanwhile; the stopped job, its group
-  # orphaned, then gets SIGHUP and SIGCONT from the kernel.
+  # Ask wait again until it says how the job ended (if the job died meanwhile, bash has reaped
+  # it and kept its status). bash prints its notice of a job that ends during the sleep as the
+  # sleep returns: that goes to fd 3 too. The dot (ignored by Node) makes bash die of SIGPIPE if
+  # the worker has gone meanwhile; the stopped job, its group orphaned, then gets SIGHUP and
+  # SIGCONT from the kernel.
   while case " $stops " in *" $s "*) true ;; *) false ;; esac; do
     printf '.\\n'
-    kill -0 "$p" 2>/dev/null && sleep 0.05
+    { sleep 0.05; } 2>&3
     wait "$p" 2>&3
     s=$?
   done
@@ -105,11 +106,11 @@ export function shellQuote(text: string): string {
 
 /**
  * Variables whose presence in bash's own environment would change how the launcher itself
- * behaves: start-up files, options, a timeout on `read`, translated `jobs` words, functions
- * (which could shadow the launcher's). The launcher starts without them and gives them back to
+ * behaves: start-up files, options, a timeout on `read`, translated notices (LANGUAGE applies
+ * even under C.UTF-8), functions (which could shadow the launcher's). The launcher starts without them and gives them back to
  * each job.
  */
-const LAUNCHER_SENSITIVE = /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|POSIXLY_CORRECT|TMOUT|LC_ALL|BASH_FUNC_.*)$/;
+const LAUNCHER_SENSITIVE = /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|POSIXLY_CORRECT|TMOUT|LC_ALL|LANGUAGE|BASH_FUNC_.*)$/;
 
 /** Names bash can set with `export` without side effects on itself. */
 const EXPORTABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;

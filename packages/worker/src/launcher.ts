@@ -409,8 +409,9 @@ export class Launcher {
         // The side channel says how the job ended, which matters only when the status could be
         // a signal's; it is read then, and every SIDE_BACKLOG jobs so that it never fills.
         if (status > 128 || ++this.unreadSide >= SIDE_BACKLOG) this.readSide(job);
-        // Without bash's notice (not seen in practice) a status above 128 is taken as a signal.
-        const exited = (job.pid > 0 ? this.ended.get(job.pid) : undefined) ?? status <= 128;
+        // Up to 128 it is an exit status; above, bash's notice tells (without one, not seen in
+        // practice, it is taken as a signal).
+        const exited = status <= 128 || (job.pid > 0 && this.ended.get(job.pid) === true);
         this.ended.delete(job.pid);
         job.pid = -1;
         clearTimeout(job.timer);
