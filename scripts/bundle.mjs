@@ -66,13 +66,17 @@ await build({
   logLevel: 'warning',
 });
 // What most runs do: --local, the fast executor, results as they come, a command that fails
-// (so the run exits 1).
+// (so the run exits 1). The cache only saves time: without one testclient compiles the bundle
+// as usual, so a failure here is a warning, not a failed build. Not under the builder's
+// NODE_OPTIONS: V8 takes a cache only under the flags it was made with.
 const warm = spawnSync(process.execPath, [`${root}/scripts/warm-code-cache.mjs`, `${root}/${bundle}`, '--local', '2'], {
   input: 'true\necho warm\nfalse\n',
   encoding: 'utf8',
-  env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TESTCLIENT_'))),
+  timeout: 60_000,
+  env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TESTCLIENT_') && name !== 'NODE_OPTIONS')),
 });
 if (warm.status !== 1 || !existsSync(`${root}/${bundle}.cache`)) {
-  process.stderr.write(`bundle.mjs: the run that saves the code cache failed (${warm.error?.message ?? `status ${warm.status}`}):\n${warm.stderr}`);
-  process.exit(1);
+  rmSync(`${root}/${bundle}.cache`, { force: true });
+  const why = warm.error?.message ?? `status ${warm.status ?? warm.signal}`;
+  process.stderr.write(`bundle.mjs: warning: no code cache for ${bundle} (the run that makes it failed: ${why}); testclient starts ~20 ms slower\n${warm.stderr}`);
 }

@@ -7,9 +7,11 @@
  */
 import { rmSync } from 'node:fs';
 import { codeCacheFile, loadCachedBundle } from '../packages/client/dist/cached-bundle.cjs';
-import { limitHeapGrowth } from '../packages/client/dist/heap.cjs';
+import { defaultHeapGrowth } from '../packages/client/dist/heap.js';
 
 const [bundle] = process.argv.splice(2, 1);
 rmSync(codeCacheFile(bundle), { force: true });
-limitHeapGrowth(); // as cli.cts does: the cache is valid only under the same V8 flags
+// The run sets a V8 flag (heap.ts), and V8 takes a cache only under the flags it was made with:
+// put it back before the cache is made (this listener runs before loadCachedBundle's).
+process.once('exit', defaultHeapGrowth);
 void loadCachedBundle(bundle, { saveCache: true }).run();

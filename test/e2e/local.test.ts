@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, it, expect } from 'vitest';
-import { isAlive, printedHash, runClient, spawnBin, spawnProcess, ROOT } from '../helpers/processes.js';
+import { isAlive, printedHash, runClient, spawnBin, spawnProcess, ROOT, WITHOUT_BUNDLE } from '../helpers/processes.js';
 import { deadPort, errorLines, hashOfRuns, parseResults, runHere } from '../helpers/report.js';
 
 const COMMANDS = ['echo one', 'seq 1 3', "printf 'x\\ny'", 'test/fixtures/pi 3'];
@@ -41,7 +41,7 @@ describe('testclient --local', () => {
   });
 
   it('runs the same from the compiled modules where require() cannot load ES modules, so the bundle is not used', async () => {
-    const client = await runClient(['--local', '2'], INPUT, { env: { NODE_OPTIONS: '--no-experimental-require-module' } });
+    const client = await runClient(['--local', '2'], INPUT, { env: WITHOUT_BUNDLE });
 
     expect(client.code, client.proc.describe()).toBe(0);
     expect(printedHash(client.stdout)).toBe(hashOfRuns(COMMANDS.map((cmd) => runHere(cmd))));

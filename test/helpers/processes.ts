@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
@@ -212,4 +212,21 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false; // gone between the two checks
   }
+}
+
+/**
+ * Environment under which testclient runs from its compiled ES modules rather than its bundle
+ * (cli.cts uses the bundle only where require() loads ES modules). Where Node cannot do that,
+ * the bundle is not used anyway, and older Nodes refuse the flag.
+ */
+export const WITHOUT_BUNDLE: Record<string, string> = (process.features as { require_module?: boolean }).require_module
+  ? { NODE_OPTIONS: '--no-experimental-require-module' }
+  : {};
+
+/** Whether testclient runs from its bundle here: built, newer than every package's compile, and loadable. */
+export function clientBundleInUse(): boolean {
+  if (!(process.features as { require_module?: boolean }).require_module) return false;
+  const built = statSync(`${ROOT}/packages/client/dist/cli-run.bundle.cjs`, { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) return false;
+  return ['protocol', 'broker', 'worker', 'client'].every((name) => statSync(`${ROOT}/packages/${name}/dist/.tsbuildinfo`).mtimeMs < built);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SPECS } from '../../scripts/cli-docs.mjs';
-import { spawnBin } from '../helpers/processes.js';
+import { WITHOUT_BUNDLE, clientBundleInUse, spawnBin } from '../helpers/processes.js';
 
 describe.each(SPECS.map((spec) => [spec.program] as const))('%s --help', (program) => {
   it('prints what yargs prints, from the text `npm run build` saved or not', async () => {
@@ -25,10 +25,11 @@ describe.each(SPECS.map((spec) => [spec.program] as const))('%s --help', (progra
 
 describe("testclient's bundled run path (cli-run.bundle.cjs)", () => {
   it('prints --help among other options as the compiled modules do, wrapped alike and in the user’s language', async () => {
+    // Else both runs below take the compiled modules (`npm run build` makes the bundle).
+    expect(clientBundleInUse()).toBe(true);
     const env = { LC_ALL: 'de_DE.UTF-8' };
     const bundled = spawnBin('testclient', ['--local', '2', '--help'], { env });
-    // Without require() of ES modules, cli.ts does not load the bundle.
-    const modules = spawnBin('testclient', ['--local', '2', '--help'], { env: { ...env, NODE_OPTIONS: '--no-experimental-require-module' } });
+    const modules = spawnBin('testclient', ['--local', '2', '--help'], { env: { ...env, ...WITHOUT_BUNDLE } });
     expect((await bundled.waitForExit()).code, bundled.describe()).toBe(0);
     expect((await modules.waitForExit()).code, modules.describe()).toBe(0);
     expect(bundled.stdout).toContain('Optionen:');

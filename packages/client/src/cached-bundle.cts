@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
@@ -20,7 +20,9 @@ export function loadCachedBundle<T>(file: string, options: { saveCache?: boolean
   let cachedData: Buffer | undefined;
   if (!options.saveCache) {
     try {
-      cachedData = readFileSync(cacheFile);
+      // V8 checks a cache against the source's length, not its text: one older than the file
+      // may be for another build of it (the build writes the cache after the bundle).
+      if (statSync(cacheFile).mtimeMs >= statSync(file).mtimeMs) cachedData = readFileSync(cacheFile);
     } catch {
       // No cache: compiled as usual.
     }

@@ -8,6 +8,7 @@ import type { ClientArgs } from './cli-options.js';
 import { readCommands } from './command-reader.js';
 import { ClientError } from './errors.js';
 import { HaltPolicy } from './halt-policy.js';
+import { limitHeapGrowth } from './heap.js';
 import { jobEnv } from './job-env.js';
 import type { LocalPool } from './local-pool.js';
 import { runCommands } from './run.js';
@@ -96,6 +97,8 @@ export async function main(args: ClientArgs): Promise<number> {
     process.stderr.write('testclient: interrupted; the broker cancels the commands still running\n');
     return EXIT.interrupted;
   };
+  // Now that what the run needs is loaded (see heap.ts).
+  limitHeapGrowth();
   try {
     const outcome = await runCommands({
       broker: pool?.endpoint ?? args.broker,

@@ -6,7 +6,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCachedBundle } from './cached-bundle.cjs';
-import { limitHeapGrowth } from './heap.cjs';
 import type { ClientArgs } from './cli-options.js';
 
 interface RunPath {
@@ -51,7 +50,6 @@ async function runModules(answeredAlone: boolean): Promise<void> {
   await runCli<ClientArgs>({ ...clientCli, main: async (args) => (await import('./cli-main.js')).main(args) });
 }
 
-limitHeapGrowth();
 const args = process.argv.slice(2);
 // runCli answers these alone without a parser: nothing more to load.
 const answeredAlone = args.length === 1 && ['--help', '-h', '--version'].includes(args[0]!);
