@@ -6,7 +6,7 @@
  * file beside it, cli-run.bundle.cjs, then runs it once to save V8's code cache for it
  * (warm-code-cache.mjs). Node 20 resolves, reads and links each of some eighty ES modules on its
  * own, which made `testclient --local` start ~30 ms later than it does from one file, and it has
- * no code cache for modules; a CommonJS file can be compiled through vm.Script with one. cli.ts
+ * no code cache for modules; a CommonJS file can be compiled through vm.Script with one. cli.cts
  * falls back to the compiled modules while the bundle is missing or older than the last compile.
  *
  * Not bundled: zeromq (a native addon, loaded from its package when the first socket is made)
@@ -50,7 +50,7 @@ await build({
   format: 'cjs',
   target: 'node20',
   external: ['zeromq', 'execa'],
-  // import() becomes require(), which loads ES modules too from Node 20.19 (cli.ts checks):
+  // import() becomes require(), which loads ES modules too from Node 20.19 (cli.cts checks):
   // vm.Script runs no import() without --experimental-vm-modules.
   supported: { 'dynamic-import': false },
   // A CommonJS file has no import.meta: the bundle's own URL stands for each module's. Only

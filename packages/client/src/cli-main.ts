@@ -16,8 +16,8 @@ import { RunSession } from './run-session.js';
 
 /**
  * What testclient does once its options are parsed: checks them, starts the embedded pool for
- * --local, runs the commands and reports. Kept apart from cli.ts, which --help and --version load,
- * and bundled into one file by `npm run build` (see cli.ts).
+ * --local, runs the commands and reports. Not loaded for --help or --version alone; bundled with
+ * yargs into one file by `npm run build` (see cli.cts and cli-run.ts).
  */
 export async function main(args: ClientArgs): Promise<number> {
   // Loads while the options are checked; only --local needs the broker and the worker.
