@@ -17,9 +17,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { RUN_BUNDLE } from '../packages/client/dist/run-bundle.cjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bundle = 'packages/client/dist/cli-run.bundle.cjs';
 
 /**
  * yargs from its CommonJS build, as cli-kit's require() gets it: an `import` would take its ES
@@ -44,7 +44,7 @@ rmSync(`${root}/packages/client/dist/cli-main.bundle.js.map`, { force: true });
 await build({
   absWorkingDir: root,
   entryPoints: ['packages/client/dist/cli-run.js'],
-  outfile: bundle,
+  outfile: RUN_BUNDLE,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -69,14 +69,14 @@ await build({
 // (so the run exits 1). The cache only saves time: without one testclient compiles the bundle
 // as usual, so a failure here is a warning, not a failed build. Not under the builder's
 // NODE_OPTIONS: V8 takes a cache only under the flags it was made with.
-const warm = spawnSync(process.execPath, [`${root}/scripts/warm-code-cache.mjs`, `${root}/${bundle}`, '--local', '2'], {
+const warm = spawnSync(process.execPath, [`${root}/scripts/warm-code-cache.mjs`, RUN_BUNDLE, '--local', '2'], {
   input: 'true\necho warm\nfalse\n',
   encoding: 'utf8',
   timeout: 60_000,
   env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TESTCLIENT_') && name !== 'NODE_OPTIONS')),
 });
-if (warm.status !== 1 || !existsSync(`${root}/${bundle}.cache`)) {
-  rmSync(`${root}/${bundle}.cache`, { force: true });
+if (warm.status !== 1 || !existsSync(`${RUN_BUNDLE}.cache`)) {
+  rmSync(`${RUN_BUNDLE}.cache`, { force: true });
   const why = warm.error?.message ?? `status ${warm.status ?? warm.signal}`;
-  process.stderr.write(`bundle.mjs: warning: no code cache for ${bundle} (the run that makes it failed: ${why}); testclient starts ~20 ms slower\n${warm.stderr}`);
+  process.stderr.write(`bundle.mjs: warning: no code cache for ${RUN_BUNDLE} (the run that makes it failed: ${why}); testclient starts ~20 ms slower\n${warm.stderr}`);
 }

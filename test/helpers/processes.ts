@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { requireLoadsEsModules, runBundleIsCurrent } from '../../packages/client/dist/run-bundle.cjs';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
@@ -219,14 +220,7 @@ export function isAlive(pid: number): boolean {
  * (cli.cts uses the bundle only where require() loads ES modules). Where Node cannot do that,
  * the bundle is not used anyway, and older Nodes refuse the flag.
  */
-export const WITHOUT_BUNDLE: Record<string, string> = (process.features as { require_module?: boolean }).require_module
-  ? { NODE_OPTIONS: '--no-experimental-require-module' }
-  : {};
+export const WITHOUT_BUNDLE: Record<string, string> = requireLoadsEsModules() ? { NODE_OPTIONS: '--no-experimental-require-module' } : {};
 
-/** Whether testclient runs from its bundle here: built, newer than every package's compile, and loadable. */
-export function clientBundleInUse(): boolean {
-  if (!(process.features as { require_module?: boolean }).require_module) return false;
-  const built = statSync(`${ROOT}/packages/client/dist/cli-run.bundle.cjs`, { throwIfNoEntry: false })?.mtimeMs;
-  if (built === undefined) return false;
-  return ['protocol', 'broker', 'worker', 'client'].every((name) => statSync(`${ROOT}/packages/${name}/dist/.tsbuildinfo`).mtimeMs < built);
-}
+/** Whether testclient runs from its bundle here (built, current, loadable): as cli.cts decides. */
+export { runBundleIsCurrent as clientBundleInUse };

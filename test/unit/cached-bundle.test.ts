@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeCacheFile, loadCachedBundle } from '../../packages/client/dist/cached-bundle.cjs';
+import { RUN_BUNDLE } from '../../packages/client/dist/run-bundle.cjs';
 import { ROOT } from '../helpers/processes.js';
 
 const dirs: string[] = [];
@@ -64,7 +65,7 @@ describe('loadCachedBundle', () => {
 
 describe("testclient's bundle", () => {
   it('was built with a code cache that V8 accepts in a plain node, as testclient loads it', () => {
-    const file = `${ROOT}/packages/client/dist/cli-run.bundle.cjs`;
+    const file = RUN_BUNDLE;
     const check = `
       const { readFileSync } = require('node:fs');
       const { Script } = require('node:vm');

@@ -3,10 +3,9 @@
  * (it sets up its ES module loader first), and each ES module costs it a millisecond or two
  * more. bin/testclient.js requires it.
  */
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadCachedBundle } from './cached-bundle.cjs';
 import type { ClientArgs } from './cli-options.js';
+import { RUN_BUNDLE, runBundleIsCurrent } from './run-bundle.cjs';
 
 interface RunPath {
   run(): Promise<void>;
@@ -16,19 +15,12 @@ interface RunPath {
  * The run path bundled by `npm run build` (scripts/bundle.mjs): yargs and everything main()
  * imports in one CommonJS file, compiled from the V8 code cache saved beside it. Some eighty ES
  * modules took Node 20 ~30 ms longer to resolve and load, and compiling them ~20 ms more. Used
- * while newer than every package's last compile, so that `tsc -b` alone never leaves a stale
- * bundle running, and where require() loads ES modules (Node 20.19 and later): the bundle
- * requires execa. Evaluating it starts --local's Python (early-start.ts).
+ * where it is current (run-bundle.cts). Evaluating it starts --local's Python (early-start.ts).
  */
 function bundledRunPath(): RunPath | undefined {
-  if (!(process.features as { require_module?: boolean }).require_module) return undefined;
-  const file = join(__dirname, 'cli-run.bundle.cjs');
+  if (!runBundleIsCurrent()) return undefined;
   try {
-    const built = statSync(file).mtimeMs;
-    for (const name of ['protocol', 'broker', 'worker', 'client']) {
-      if (statSync(join(__dirname, `../../${name}/dist/.tsbuildinfo`)).mtimeMs >= built) return undefined;
-    }
-    return loadCachedBundle<RunPath>(file);
+    return loadCachedBundle<RunPath>(RUN_BUNDLE);
   } catch {
     return undefined; // the compiled modules below say what is wrong, if anything is
   }
